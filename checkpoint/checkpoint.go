@@ -1,0 +1,293 @@
+// Package checkpoint keeps audittail's durable position in the audit log.
+//
+// A checkpoint names one file (by device, inode and a fingerprint of its first
+// line) and an offset in it. The offset is the byte just after the last line
+// whose event the log server is known to have received, or that was skipped on
+// purpose after being reported. On restart everything from that offset on is
+// read again, so a crash can repeat events but never skip one.
+//
+// The file on disk is small versioned JSON, mode 0600, replaced atomically:
+// written to a temporary file in the same directory, fsynced, renamed over the
+// old one, and the directory fsynced. A checkpoint that exists but cannot be
+// read is an error: the agent stops instead of guessing where to start.
+package checkpoint
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Version is the on-disk format version written by this package.
+const Version = 1
+
+// Position is how far one file has been handled.
+//
+// Dev and Inode identify the file while it is a plain file; Fingerprint (hex
+// SHA-256 of the first FingerprintLen bytes of the file's content, which is its
+// first line or its first 64 KiB) identifies it across compression, where the
+// inode changes, and guards against inode reuse. Offset counts bytes of the
+// file's (decompressed) content: every byte before it has been handled.
+type Position struct {
+	Path           string `json:"path"`
+	Dev            uint64 `json:"dev"`
+	Inode          uint64 `json:"inode"`
+	Fingerprint    string `json:"fingerprint,omitempty"`
+	FingerprintLen int    `json:"fingerprint_len,omitempty"`
+	Offset         int64  `json:"offset"`
+}
+
+// IsZero reports whether p names no file.
+func (p Position) IsZero() bool { return p == Position{} }
+
+// Config is the `checkpoint:` section of the configuration.
+type Config struct {
+	// Path of the checkpoint file. Its directory is created (mode 0700) if missing.
+	Path string `yaml:"path"`
+	// FlushInterval is how often a moved position is written to disk.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// Defaults.
+const (
+	DefaultPath          = "/var/lib/audittail/checkpoint.json"
+	DefaultFlushInterval = time.Second
+)
+
+// SetDefaults fills zero fields with their defaults.
+func (c *Config) SetDefaults() {
+	if c.Path == "" {
+		c.Path = DefaultPath
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.Path == "" {
+		return errors.New("checkpoint.path: must not be empty")
+	}
+	if c.FlushInterval < 10*time.Millisecond || c.FlushInterval > time.Minute {
+		return fmt.Errorf("checkpoint.flush_interval: %s is out of range (10ms to 1m)", c.FlushInterval)
+	}
+	return nil
+}
+
+// state is the JSON document on disk.
+type state struct {
+	Version int       `json:"version"`
+	Updated time.Time `json:"updated"`
+	File    *Position `json:"file,omitempty"`
+}
+
+// Store holds the current position in memory and writes it to disk.
+// Mark is safe for concurrent use with the other methods.
+type Store struct {
+	cfg Config
+	log zerolog.Logger
+
+	loaded   Position
+	loadedAt time.Time
+
+	mu      sync.Mutex
+	pos     Position
+	dirty   bool
+	writes  uint64
+	errs    uint64
+	lastErr error
+}
+
+// ErrCorrupt is wrapped by Open when the checkpoint file exists but cannot be used.
+var ErrCorrupt = errors.New("checkpoint: unreadable")
+
+// Open loads the checkpoint at cfg.Path. A missing file is not an error (the
+// store starts empty); a file that cannot be read or decoded is, and the error
+// wraps ErrCorrupt and says how to recover.
+func Open(cfg Config, log zerolog.Logger) (*Store, error) {
+	s := &Store{cfg: cfg, log: log}
+	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("create checkpoint directory %s: %w", filepath.Dir(cfg.Path), err)
+	}
+	b, err := os.ReadFile(cfg.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("read checkpoint %s: %w", cfg.Path, err)
+	}
+	st, err := decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v; to recover, move it aside (mv %s %s.bad) and restart: "+
+			"files the checkpoint does not know are then read from --start-at (default: beginning), "+
+			"which may send events twice but skips none", ErrCorrupt, cfg.Path, err, cfg.Path, cfg.Path)
+	}
+	if st.File != nil {
+		s.loaded, s.pos = *st.File, *st.File
+	}
+	s.loadedAt = st.Updated
+	return s, nil
+}
+
+func decode(b []byte) (state, error) {
+	var st state
+	if len(b) == 0 {
+		return st, errors.New("file is empty")
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("decode JSON: %w", err)
+	}
+	if st.Version != Version {
+		return st, fmt.Errorf("version %d is not supported (want %d)", st.Version, Version)
+	}
+	if p := st.File; p != nil {
+		if p.Offset < 0 {
+			return st, fmt.Errorf("negative offset %d", p.Offset)
+		}
+		if p.Offset > 0 && p.Fingerprint == "" {
+			return st, errors.New("offset without a file fingerprint")
+		}
+	}
+	return st, nil
+}
+
+// Loaded returns the position read from disk by Open and when it was written.
+// ok is false when there was none.
+func (s *Store) Loaded() (p Position, savedAt time.Time, ok bool) {
+	return s.loaded, s.loadedAt, !s.loaded.IsZero()
+}
+
+// Mark records p as the new position in memory. It is written to disk by the
+// next Flush. Callers mark positions in the order of the file.
+func (s *Store) Mark(p Position) {
+	s.mu.Lock()
+	if p != s.pos {
+		s.pos = p
+		s.dirty = true
+	}
+	s.mu.Unlock()
+}
+
+// Position returns the position last marked (or loaded).
+func (s *Store) Position() Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pos
+}
+
+// Stats counts checkpoint writes and failed writes.
+type Stats struct {
+	Writes, Errors uint64
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Writes: s.writes, Errors: s.errs}
+}
+
+// Flush writes the marked position to disk if it changed since the last write.
+func (s *Store) Flush() error {
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	p := s.pos
+	s.dirty = false
+	s.mu.Unlock()
+
+	err := writeAtomic(s.cfg.Path, state{Version: Version, Updated: time.Now().UTC(), File: &p})
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.errs++
+		if s.pos == p {
+			s.dirty = true // try again next time
+		}
+		return err
+	}
+	s.writes++
+	return nil
+}
+
+// Run flushes every FlushInterval until done is closed. Write errors are
+// logged (once per distinct error) and retried on the next tick.
+func (s *Store) Run(done <-chan struct{}) {
+	t := time.NewTicker(s.cfg.FlushInterval)
+	defer t.Stop()
+	var last string
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if err := s.Flush(); err != nil {
+				if err.Error() != last {
+					s.log.Error().Err(err).Msg("checkpoint write failed; will retry (is the disk full or read-only?)")
+					last = err.Error()
+				}
+			} else if last != "" {
+				s.log.Info().Msg("checkpoint write recovered")
+				last = ""
+			}
+		}
+	}
+}
+
+// Close writes the final position.
+func (s *Store) Close() error { return s.Flush() }
+
+// writeAtomic replaces path with st: temp file, fsync, rename, fsync of the directory.
+func writeAtomic(path string, st state) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode checkpoint: %w", err)
+	}
+	b = append(b, '\n')
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write checkpoint %s: %w", path, err)
+	}
+	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	if err := tmp.Chmod(0o600); err != nil {
+		cleanup()
+		return fmt.Errorf("write checkpoint %s: %w", path, err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		cleanup()
+		return fmt.Errorf("write checkpoint %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		cleanup()
+		return fmt.Errorf("sync checkpoint %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write checkpoint %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("replace checkpoint %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync checkpoint directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync checkpoint directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package checkpoint
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	c := Config{Path: filepath.Join(t.TempDir(), "state", "checkpoint.json")}
+	c.SetDefaults()
+	return c
+}
+
+func TestMissingFileStartsEmpty(t *testing.T) {
+	cfg := testConfig(t)
+	s, err := Open(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := s.Loaded(); ok {
+		t.Fatal("Loaded() ok on a missing file")
+	}
+	fi, err := os.Stat(filepath.Dir(cfg.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("checkpoint directory mode %v, want 0700", fi.Mode().Perm())
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	cfg := testConfig(t)
+	s, err := Open(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Position{Path: "/var/log/audit.log", Dev: 2049, Inode: 1234, Fingerprint: "abcd", FingerprintLen: 300, Offset: 4567}
+	s.Mark(want)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("checkpoint mode %v, want 0600", fi.Mode().Perm())
+	}
+	before := time.Now().Add(-time.Minute)
+	s2, err := Open(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, at, ok := s2.Loaded()
+	if !ok || got != want {
+		t.Fatalf("Loaded() = %+v, %v; want %+v", got, ok, want)
+	}
+	if at.Before(before) {
+		t.Errorf("saved time %v is too old", at)
+	}
+	// No temporary files are left behind.
+	ents, _ := os.ReadDir(filepath.Dir(cfg.Path))
+	if len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want only the checkpoint", len(ents))
+	}
+}
+
+func TestFlushOnlyWhenMoved(t *testing.T) {
+	cfg := testConfig(t)
+	s, _ := Open(cfg, zerolog.Nop())
+	p := Position{Path: "a", Inode: 1, Fingerprint: "f", Offset: 10}
+	s.Mark(p)
+	for range 3 {
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Mark(p)
+	_ = s.Flush()
+	if got := s.Stats().Writes; got != 1 {
+		t.Fatalf("writes = %d, want 1", got)
+	}
+	p.Offset = 20
+	s.Mark(p)
+	_ = s.Flush()
+	if got := s.Stats().Writes; got != 2 {
+		t.Fatalf("writes = %d, want 2", got)
+	}
+}
+
+func TestBadFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"empty", "", "file is empty"},
+		{"garbage", "{not json", "decode JSON"},
+		{"truncated", `{"version":1,"file":{"path":"a","offset":`, "decode JSON"},
+		{"future version", `{"version":99}`, "version 99 is not supported"},
+		{"negative offset", `{"version":1,"file":{"path":"a","fingerprint":"x","offset":-1}}`, "negative offset"},
+		{"offset without fingerprint", `{"version":1,"file":{"path":"a","offset":5}}`, "offset without a file fingerprint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			os.MkdirAll(filepath.Dir(cfg.Path), 0o700)
+			if err := os.WriteFile(cfg.Path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(cfg, zerolog.Nop())
+			if err == nil {
+				t.Fatal("Open succeeded on a bad checkpoint")
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("error %v does not wrap ErrCorrupt", err)
+			}
+			for _, s := range []string{tc.want, cfg.Path, "mv "} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestWriteErrorKeepsDirty(t *testing.T) {
+	cfg := testConfig(t)
+	s, _ := Open(cfg, zerolog.Nop())
+	s.Mark(Position{Path: "a", Inode: 1, Fingerprint: "f", Offset: 1})
+	dir := filepath.Dir(cfg.Path)
+	// Make the directory unwritable; root ignores permissions, so replace it by a file instead.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err == nil {
+		t.Fatal("Flush succeeded into a missing directory")
+	}
+	if s.Stats().Errors != 1 {
+		t.Fatalf("errors = %d, want 1", s.Stats().Errors)
+	}
+	os.Remove(dir)
+	os.MkdirAll(dir, 0o700)
+	if err := s.Flush(); err != nil {
+		t.Fatalf("retry after the directory came back: %v", err)
+	}
+	s2, err := Open(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _ := s2.Loaded(); p.Offset != 1 {
+		t.Fatalf("offset %d after retry, want 1", p.Offset)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"version":1,"updated":"2026-11-21T10:00:00Z","file":{"path":"/a","dev":1,"inode":2,"fingerprint":"ab","fingerprint_len":3,"offset":4}}`))
+	f.Add([]byte(`{"version":1}`))
+	f.Add([]byte(``))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := decode(b)
+		if err != nil {
+			return
+		}
+		if st.Version != Version {
+			t.Fatalf("accepted version %d", st.Version)
+		}
+		if st.File != nil && (st.File.Offset < 0 || (st.File.Offset > 0 && st.File.Fingerprint == "")) {
+			t.Fatalf("accepted invalid position %+v", *st.File)
+		}
+	})
+}

@@ -1,0 +1,145 @@
+package tailer
+
+import (
+	"bytes"
+	"errors"
+	"io"
+)
+
+// readBufSize is the size of one read from the file. Large reads keep the
+// syscall count low when catching up; lines longer than this are assembled in
+// a separate buffer bounded by MaxLineBytes.
+const readBufSize = 256 << 10
+
+// lineReader splits a byte stream into newline-terminated lines, tracking
+// offsets. It never returns a line before its newline has been read: an
+// unterminated tail stays buffered (see fragment).
+type lineReader struct {
+	max int // bound on one returned line
+
+	buf  []byte
+	r, w int
+
+	long     []byte // the start of a line longer than buf, capped at max
+	longSize int64  // full length of that line so far
+	inLong   bool
+	longOut  bool // long was returned to the caller and is in use until the next call
+
+	consumed int64 // offset just after the last returned line
+	read     int64 // bytes read from the source so far (offset of buf[w])
+}
+
+func newLineReader(max int) *lineReader {
+	return &lineReader{max: max, buf: make([]byte, readBufSize)}
+}
+
+// reset forgets everything buffered and sets the stream offset.
+func (lr *lineReader) reset(offset int64) {
+	lr.r, lr.w = 0, 0
+	lr.releaseLong()
+	lr.consumed, lr.read = offset, offset
+}
+
+func (lr *lineReader) releaseLong() {
+	lr.inLong, lr.longSize, lr.longOut = false, 0, false
+	if cap(lr.long) > 1<<20 {
+		lr.long = nil // do not keep a huge buffer after a huge line
+	} else {
+		lr.long = lr.long[:0]
+	}
+}
+
+func (lr *lineReader) appendLong(b []byte) {
+	lr.inLong = true
+	lr.longSize += int64(len(b))
+	if room := lr.max - len(lr.long); room > 0 {
+		lr.long = append(lr.long, b[:min(room, len(b))]...)
+	}
+}
+
+// line is one line found by next.
+type line struct {
+	text      []byte // without the newline; valid until the next call
+	start     int64  // offset of the line's first byte
+	end       int64  // offset just after its newline
+	size      int64  // full length without the newline (> len(text) when truncated)
+	truncated bool
+}
+
+// next returns the next complete line. ok is false when src has no complete
+// line right now (io.EOF or a zero read); err is a read error other than EOF.
+// onRead, if set, is called after every read that returned data.
+func (lr *lineReader) next(src io.Reader, onRead func()) (l line, ok bool, err error) {
+	if lr.longOut {
+		lr.releaseLong()
+		lr.longOut = false
+	}
+	for {
+		if i := bytes.IndexByte(lr.buf[lr.r:lr.w], '\n'); i >= 0 {
+			seg := lr.buf[lr.r : lr.r+i]
+			lr.r += i + 1
+			if lr.inLong {
+				lr.appendLong(seg)
+				l = line{text: lr.long, size: lr.longSize}
+				lr.inLong, lr.longSize = false, 0
+				lr.longOut = true // released on the next call
+			} else {
+				l = line{text: seg, size: int64(len(seg))}
+			}
+			l.truncated = l.size > int64(len(l.text))
+			l.start = lr.consumed
+			l.end = l.start + l.size + 1
+			lr.consumed = l.end
+			return l, true, nil
+		}
+		// No newline buffered: make room, then read more.
+		if lr.r == 0 && lr.w == len(lr.buf) {
+			lr.appendLong(lr.buf[:lr.w])
+			lr.w = 0
+		} else if lr.r > 0 {
+			lr.w = copy(lr.buf, lr.buf[lr.r:lr.w])
+			lr.r = 0
+		}
+		n, err := src.Read(lr.buf[lr.w:])
+		lr.w += n
+		lr.read += int64(n)
+		if n > 0 && onRead != nil {
+			onRead()
+		}
+		if n == 0 {
+			if err == nil || errors.Is(err, io.EOF) {
+				return line{}, false, nil
+			}
+			return line{}, false, err
+		}
+	}
+}
+
+// pending reports whether an unterminated fragment is buffered.
+func (lr *lineReader) pending() bool { return lr.inLong || lr.w > lr.r }
+
+// buffered is the number of bytes read from the source but not yet returned.
+func (lr *lineReader) buffered() int64 { return lr.read - lr.consumed }
+
+// fragment returns the buffered unterminated tail as a line (end = start+size,
+// no newline) and forgets it.
+func (lr *lineReader) fragment() line {
+	if lr.longOut {
+		lr.releaseLong()
+	}
+	start := lr.consumed
+	var l line
+	if lr.inLong {
+		lr.appendLong(lr.buf[lr.r:lr.w])
+		l = line{text: lr.long, size: lr.longSize}
+	} else {
+		l = line{text: lr.buf[lr.r:lr.w], size: int64(lr.w - lr.r)}
+	}
+	l.truncated = l.size > int64(len(l.text))
+	l.start, l.end = start, start+l.size
+	lr.consumed = l.end
+	lr.r, lr.w = 0, 0
+	lr.inLong, lr.longSize = false, 0
+	lr.longOut = true // long may hold the fragment; released on the next call
+	return l
+}

@@ -1,0 +1,590 @@
+// Package tailer follows kube-apiserver's audit log through its rotations and
+// hands out complete lines with the checkpoint position just after each one.
+//
+// kube-apiserver rotates with lumberjack: it renames audit.log to
+// audit-<UTC time>.log, creates a new audit.log, and in the background may gzip
+// the backup (audit-<time>.log.gz, then the plain backup is removed) and prune
+// old ones. The tailer guarantees, for files it can still open:
+//
+//   - every line is returned exactly once, in file order, generation after
+//     generation: a rotated file is read to its end before the next one, and
+//     backups written while the agent was behind (or stopped) are read from
+//     their plain or gzipped form, oldest first;
+//   - a line is returned only once its newline has been written; the
+//     unterminated end of a file that was rotated away is returned once,
+//     flagged Partial, never glued to the next line;
+//   - a line longer than MaxLineBytes is returned cut to that size and flagged
+//     Truncated, and the rest of it is skipped, so memory stays bounded;
+//   - the position of a line (Line.Pos) names the file by device, inode and a
+//     fingerprint of its first line, so a restart never applies an offset to
+//     the wrong file, even after the file was compressed.
+//
+// This package does not use github.com/nxadm/tail, although it is the usual Go
+// tailing library: on rotation it reopens the path before reading the old file
+// to its end, it stats the path rather than the open descriptor (so a late
+// write event on the old file looks like a truncation of the new one), its
+// offsets carry no file identity, and it calls os.Exit from inside the library
+// when inotify is unavailable. Measured against a lumberjack rotation storm it
+// lost and duplicated thousands of lines. Instead, one fsnotify watch on the
+// directory provides wake-ups, and the truth comes from fstat of the open
+// descriptor, stat of the path, and the directory listing.
+package tailer
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/audittail/audittail/checkpoint"
+	"github.com/rs/zerolog"
+)
+
+// Line is one line of the audit log.
+type Line struct {
+	// Text is the line without its newline. It is valid only until the next
+	// call to Next.
+	Text []byte
+	// Source is the name the file had when it was opened.
+	Source string
+	// Start is the offset of the line's first byte in its file.
+	Start int64
+	// Size is the full length of the line without its newline; it is larger
+	// than len(Text) when Truncated.
+	Size int64
+	// Pos is the checkpoint position just after this line (after its newline).
+	Pos checkpoint.Position
+	// Partial marks the unterminated end of a file that was rotated away.
+	Partial bool
+	// Truncated marks a line longer than MaxLineBytes, cut to that size.
+	Truncated bool
+}
+
+// Stats are counters of the tailer's work.
+type Stats struct {
+	Rotations        uint64 // switches from one generation of the log to the next
+	Truncations      uint64 // files found shorter than what was read (copytruncate)
+	InotifyOverflows uint64
+	LagBytes         int64  // bytes of the current file not yet returned
+	LostFiles        uint64 // checkpointed files found gone at start-up
+	Polling          bool   // true when inotify is unusable and only the poll timer wakes the tailer
+}
+
+// Tailer follows one audit log. Next and Close must be called from a single
+// goroutine; Stats may be called from any.
+type Tailer struct {
+	cfg   Config
+	path  string
+	names naming
+	log   zerolog.Logger
+	watch *watcher
+	timer *time.Timer
+
+	lr  *lineReader
+	cur *file
+
+	// after is the rotation time of the last generation finished; the next
+	// generation is the oldest backup rotated after it, else the live file.
+	after time.Time
+
+	startPos checkpoint.Position
+	startAt  time.Time // when startPos was saved
+
+	rotations, truncations, lostFiles atomic.Uint64
+	lag                               atomic.Int64
+}
+
+type fileKey struct{ dev, ino uint64 }
+
+// file is one open generation of the log.
+type file struct {
+	f       *os.File
+	src     io.Reader // f, or a gzip reader over it
+	name    string
+	key     fileKey
+	gz      bool
+	live    bool      // opened through the live path and not seen rotated yet
+	ts      time.Time // rotation time, for backups
+	fp      string
+	fpLen   int
+	rotSeen time.Time // when the live file was seen rotated away
+}
+
+// New returns a tailer for cfg.Path. start is the position loaded from the
+// checkpoint (zero if none) and savedAt when it was written. New positions
+// the tailer: in the checkpointed file if it still exists, else per StartAt in
+// the live file (or, if there is none yet, at the start of the file that appears).
+func New(cfg Config, start checkpoint.Position, savedAt time.Time, log zerolog.Logger) (*Tailer, error) {
+	path, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", cfg.Path, err)
+	}
+	t := &Tailer{
+		cfg:      cfg,
+		path:     path,
+		names:    newNaming(path),
+		log:      log,
+		lr:       newLineReader(cfg.MaxLineBytes),
+		startPos: start,
+		startAt:  savedAt,
+		timer:    time.NewTimer(cfg.PollInterval),
+	}
+	t.watch = newWatcher(t.names.dir, log)
+	if err := t.begin(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (t *Tailer) Stats() Stats {
+	return Stats{
+		Rotations:        t.rotations.Load(),
+		Truncations:      t.truncations.Load(),
+		InotifyOverflows: t.watch.overflows.Load(),
+		LagBytes:         t.lag.Load(),
+		LostFiles:        t.lostFiles.Load(),
+		Polling:          t.watch.w == nil || !t.watch.added.Load(),
+	}
+}
+
+// Close releases the open file and the watch.
+func (t *Tailer) Close() error {
+	t.watch.close()
+	t.timer.Stop()
+	if t.cur != nil {
+		t.cur.f.Close()
+		t.cur = nil
+	}
+	return nil
+}
+
+// Next returns the next line, waiting for one to be written. It returns
+// ctx.Err() when ctx ends, or an error when the log cannot be read.
+func (t *Tailer) Next(ctx context.Context) (Line, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return Line{}, err
+		}
+		if t.cur == nil {
+			ok, err := t.openNext()
+			if err != nil {
+				return Line{}, err
+			}
+			if !ok {
+				if err := t.wait(ctx); err != nil {
+					return Line{}, err
+				}
+				continue
+			}
+		}
+		cur := t.cur
+		l, ok, err := t.lr.next(cur.src, t.updateLag)
+		if err != nil {
+			return Line{}, fmt.Errorf("read %s: %w", cur.name, err)
+		}
+		if ok {
+			return t.emit(l, false)
+		}
+		// End of what is there now.
+		if !cur.live {
+			// A backup, or a live file seen rotated away and read again to its end.
+			if t.lr.pending() {
+				if !cur.gz && time.Since(cur.rotSeen) < t.rotateGrace() {
+					// The writer may still complete the line; look again soon.
+					if err := t.wait(ctx); err != nil {
+						return Line{}, err
+					}
+					continue
+				}
+				return t.emit(t.lr.fragment(), true)
+			}
+			t.finish()
+			continue
+		}
+		rotated, err := t.checkLive(cur)
+		if err != nil {
+			return Line{}, err
+		}
+		if rotated {
+			continue // read it to its end once more, then move on
+		}
+		if err := t.wait(ctx); err != nil {
+			return Line{}, err
+		}
+	}
+}
+
+// rotateGrace is how long an unterminated end of a rotated file is given to be
+// completed before it is returned as Partial. lumberjack closes a file before
+// renaming it, so nothing completes it; other writers might.
+func (t *Tailer) rotateGrace() time.Duration { return 2 * t.cfg.PollInterval }
+
+func (t *Tailer) emit(l line, partial bool) (Line, error) {
+	cur := t.cur
+	if cur.fp == "" {
+		// The first line is complete now that a line has been read.
+		fp, n, ok, err := fingerprintFile(cur.f, cur.gz)
+		if err != nil {
+			return Line{}, fmt.Errorf("fingerprint %s: %w", cur.name, err)
+		}
+		if ok {
+			cur.fp, cur.fpLen = fp, n
+		}
+	}
+	return Line{
+		Text:      l.text,
+		Source:    cur.name,
+		Start:     l.start,
+		Size:      l.size,
+		Partial:   partial,
+		Truncated: l.truncated,
+		Pos: checkpoint.Position{
+			Path: cur.name, Dev: cur.key.dev, Inode: cur.key.ino,
+			Fingerprint: cur.fp, FingerprintLen: cur.fpLen, Offset: l.end,
+		},
+	}, nil
+}
+
+func (t *Tailer) updateLag() {
+	if t.cur == nil || t.cur.gz {
+		return
+	}
+	if fi, err := t.cur.f.Stat(); err == nil {
+		t.lag.Store(max(fi.Size()-t.lr.consumed, 0))
+	}
+}
+
+// wait blocks until inotify reports a change in the directory, the poll
+// interval passes, or ctx ends.
+func (t *Tailer) wait(ctx context.Context) error {
+	t.watch.tryAdd()
+	t.timer.Reset(t.cfg.PollInterval)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.watch.wake:
+	case <-t.timer.C:
+	}
+	return nil
+}
+
+// checkLive looks at the live file at EOF: was it truncated in place, or
+// rotated away (the path now names another file, or none)?
+func (t *Tailer) checkLive(cur *file) (rotated bool, err error) {
+	fi, err := cur.f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", cur.name, err)
+	}
+	t.lag.Store(max(fi.Size()-t.lr.consumed, 0))
+	if fi.Size() < t.lr.read {
+		t.truncations.Add(1)
+		t.log.Warn().Str("file", cur.name).Int64("size", fi.Size()).Int64("offset", t.lr.read).
+			Msg("file is shorter than what was read: truncated in place (copytruncate?); reading it again from the start")
+		if _, err := cur.f.Seek(0, io.SeekStart); err != nil {
+			return false, fmt.Errorf("seek %s: %w", cur.name, err)
+		}
+		t.lr.reset(0)
+		cur.fp, cur.fpLen = "", 0
+		return false, nil
+	}
+	pfi, err := os.Stat(t.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return false, fmt.Errorf("stat %s: %w", t.path, err)
+	default:
+		if d, i := fileID(pfi); (fileKey{d, i}) == cur.key {
+			return false, nil
+		}
+	}
+	// Rotated (renamed, or deleted). Nothing more is appended by lumberjack,
+	// which closes the file before renaming it.
+	cur.live = false
+	cur.rotSeen = time.Now()
+	cur.ts, _ = t.rotationTime(cur)
+	if n, ok := fdName(cur.f); ok {
+		cur.name = n
+	}
+	t.log.Debug().Str("file", cur.name).Msg("log rotated; reading the old file to its end")
+	return true, nil
+}
+
+// rotationTime finds when cur (once the live file) was rotated, from the
+// backup name it has now. ok is false when it was deleted rather than renamed.
+func (t *Tailer) rotationTime(cur *file) (time.Time, bool) {
+	if name, ok := fdName(cur.f); ok {
+		if filepath.Dir(name) == t.names.dir {
+			if ts, _, ok := t.names.parse(filepath.Base(name)); ok {
+				return ts, true
+			}
+		}
+		return time.Time{}, false
+	}
+	// No /proc: look for a plain backup with the same inode.
+	bs, err := t.names.list()
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, b := range bs {
+		if b.plain == "" {
+			continue
+		}
+		if fi, err := os.Stat(b.plain); err == nil {
+			if d, i := fileID(fi); (fileKey{d, i}) == cur.key {
+				return b.ts, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// finish closes the current file, which has been read to its end.
+func (t *Tailer) finish() {
+	cur := t.cur
+	cur.f.Close()
+	t.cur = nil
+	if !cur.ts.IsZero() {
+		t.after = cur.ts
+	}
+	t.rotations.Add(1)
+	t.lag.Store(0)
+}
+
+// openNext opens the generation after the last one finished: the oldest
+// backup rotated after it, else the live file. ok is false when there is
+// nothing new to open yet.
+func (t *Tailer) openNext() (ok bool, err error) {
+	for attempt := 0; attempt < 10; attempt++ {
+		// Open the live file before listing backups: any rotation that happened
+		// before this open left a backup that the listing will show, so a
+		// generation is never skipped.
+		lf, lerr := os.Open(t.path)
+		if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
+			return false, fmt.Errorf("open %s: %w", t.path, lerr)
+		}
+		bs, err := t.names.list()
+		if err != nil {
+			if lf != nil {
+				lf.Close()
+			}
+			return false, err
+		}
+		var next *backup
+		for i := range bs {
+			if !t.after.IsZero() && bs[i].ts.After(t.after) {
+				next = &bs[i]
+				break
+			}
+		}
+		if next != nil {
+			if lf != nil {
+				lf.Close()
+			}
+			path, gz := next.path()
+			f, err := t.openBackup(path, gz, next.ts, 0)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // compressed or pruned meanwhile: list again
+			}
+			if err != nil {
+				return false, err
+			}
+			t.cur = f
+			return true, nil
+		}
+		if lf == nil {
+			return false, nil
+		}
+		fi, err := lf.Stat()
+		if err != nil {
+			lf.Close()
+			return false, fmt.Errorf("stat %s: %w", t.path, err)
+		}
+		d, i := fileID(fi)
+		t.cur = &file{f: lf, src: lf, name: t.path, key: fileKey{d, i}, live: true}
+		t.lr.reset(0)
+		t.log.Debug().Str("file", t.path).Msg("following new live file")
+		return true, nil
+	}
+	return false, nil
+}
+
+// openBackup opens a rotated generation at offset (of its decompressed content).
+func (t *Tailer) openBackup(path string, gz bool, ts time.Time, offset int64) (*file, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	d, i := fileID(fi)
+	nf := &file{f: f, src: f, name: path, key: fileKey{d, i}, gz: gz, ts: ts}
+	if gz {
+		if _, err := verifyGzip(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("gzip backup %s is corrupt (%v); not reading it", path, err)
+		}
+		zr, err := gzip.NewReader(io.NewSectionReader(f, 0, 1<<62))
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open gzip %s: %w", path, err)
+		}
+		nf.src = zr
+		if offset > 0 {
+			n, err := io.CopyN(io.Discard, zr, offset)
+			if err != nil && !errors.Is(err, io.EOF) {
+				f.Close()
+				return nil, fmt.Errorf("skip to offset %d in %s: %w", offset, path, err)
+			}
+			offset = n
+		}
+	} else if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("seek %s: %w", path, err)
+		}
+	}
+	t.lr.reset(offset)
+	return nf, nil
+}
+
+// begin positions the tailer at start-up: at the checkpoint's file and offset
+// if that file still exists, else per StartAt in the live file.
+func (t *Tailer) begin() error {
+	p := t.startPos
+	if p.IsZero() {
+		return t.beginFresh()
+	}
+	found, err := t.resume(p)
+	if err != nil || found {
+		return err
+	}
+	t.lostFiles.Add(1)
+	t.log.Error().Str("file", p.Path).Uint64("inode", p.Inode).Int64("offset", p.Offset).
+		Msg("the checkpointed file no longer exists (pruned or replaced while the agent was stopped): " +
+			"the events after its checkpointed offset are lost; reading every newer backup and the live file")
+	// Every backup rotated after the checkpoint was written is newer than the lost file.
+	t.after = t.startAt.Add(-time.Millisecond)
+	if t.after.IsZero() {
+		t.after = time.Unix(0, 0)
+	}
+	return nil
+}
+
+func (t *Tailer) beginFresh() error {
+	f, err := os.Open(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.log.Info().Str("file", t.path).Msg("waiting for the audit log to appear")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", t.path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("stat %s: %w", t.path, err)
+	}
+	var off int64
+	if t.cfg.StartAt == StartEnd {
+		if off, err = lastLineEnd(f, fi.Size()); err != nil {
+			f.Close()
+			return fmt.Errorf("read %s: %w", t.path, err)
+		}
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			f.Close()
+			return fmt.Errorf("seek %s: %w", t.path, err)
+		}
+	}
+	d, i := fileID(fi)
+	t.cur = &file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true}
+	t.lr.reset(off)
+	return nil
+}
+
+// resume opens the generation the checkpoint names, found by inode and
+// fingerprint among the live file and the plain backups, or by fingerprint
+// among the gzipped backups.
+func (t *Tailer) resume(p checkpoint.Position) (bool, error) {
+	matches := func(path string, gz bool) bool {
+		if p.Fingerprint == "" {
+			return !gz // offset 0 of an empty file: the inode is all there is
+		}
+		fp, n, ok, err := fingerprintPath(path, gz)
+		return err == nil && ok && fp == p.Fingerprint && n == p.FingerprintLen
+	}
+	sameInode := func(path string) bool {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return false
+		}
+		d, i := fileID(fi)
+		return d == p.Dev && i == p.Inode
+	}
+	// The live file.
+	if sameInode(t.path) && matches(t.path, false) {
+		f, err := os.Open(t.path)
+		if err != nil {
+			return false, fmt.Errorf("open %s: %w", t.path, err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return false, fmt.Errorf("stat %s: %w", t.path, err)
+		}
+		off := p.Offset
+		if fi.Size() < off {
+			t.truncations.Add(1)
+			t.log.Warn().Str("file", t.path).Int64("size", fi.Size()).Int64("offset", off).
+				Msg("file is shorter than the checkpoint: truncated while the agent was stopped; reading it from the start")
+			off = 0
+		}
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			f.Close()
+			return false, fmt.Errorf("seek %s: %w", t.path, err)
+		}
+		d, i := fileID(fi)
+		t.cur = &file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true, fp: p.Fingerprint, fpLen: p.FingerprintLen}
+		t.lr.reset(off)
+		t.log.Info().Str("file", t.path).Int64("offset", off).Msg("resuming from checkpoint")
+		return true, nil
+	}
+	bs, err := t.names.list()
+	if err != nil {
+		return false, err
+	}
+	for _, b := range bs {
+		var path string
+		var gz bool
+		switch {
+		case b.plain != "" && sameInode(b.plain) && matches(b.plain, false):
+			path = b.plain
+		case b.plain == "" && b.gz != "" && p.Fingerprint != "" && matches(b.gz, true):
+			path, gz = b.gz, true
+		default:
+			continue
+		}
+		f, err := t.openBackup(path, gz, b.ts, p.Offset)
+		if errors.Is(err, fs.ErrNotExist) && !gz {
+			return t.resume(p) // compressed just now: look again
+		}
+		if err != nil {
+			return false, err
+		}
+		f.fp, f.fpLen = p.Fingerprint, p.FingerprintLen
+		t.cur = f
+		t.log.Info().Str("file", path).Int64("offset", p.Offset).Msg("resuming from checkpoint in a rotated backup")
+		return true, nil
+	}
+	return false, nil
+}

@@ -1,0 +1,402 @@
+package tailer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/audittail/audittail/checkpoint"
+	"github.com/rs/zerolog"
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+func testConfig(t *testing.T, dir string) Config {
+	t.Helper()
+	c := Config{Path: filepath.Join(dir, "audit.log"), PollInterval: 20 * time.Millisecond}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newTailer(t *testing.T, cfg Config, start checkpoint.Position, savedAt time.Time) *Tailer {
+	t.Helper()
+	tl, err := New(cfg, start, savedAt, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close() })
+	return tl
+}
+
+// next reads one line with a deadline, failing the test if none comes.
+func next(t *testing.T, tl *Tailer) Line {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := tl.Next(ctx)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	l.Text = bytes.Clone(l.Text)
+	return l
+}
+
+// expectNothing checks that no line is available for a short while.
+func expectNothing(t *testing.T, tl *Tailer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	if l, err := tl.Next(ctx); err == nil {
+		t.Fatalf("unexpected line %q", l.Text)
+	} else if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next: %v; want it to wait", err)
+	}
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+func TestLinesAndExactOffsets(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	appendFile(t, cfg.Path, "hello\nworld\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+
+	l := next(t, tl)
+	if string(l.Text) != "hello" || l.Start != 0 || l.Size != 5 || l.Pos.Offset != 6 {
+		t.Fatalf("line 1 = %q start %d size %d offset %d", l.Text, l.Start, l.Size, l.Pos.Offset)
+	}
+	if l.Pos.Fingerprint == "" || l.Pos.FingerprintLen != 5 || l.Pos.Inode == 0 {
+		t.Fatalf("position lacks identity: %+v", l.Pos)
+	}
+	l = next(t, tl)
+	if string(l.Text) != "world" || l.Start != 6 || l.Pos.Offset != 12 {
+		t.Fatalf("line 2 = %q start %d offset %d", l.Text, l.Start, l.Pos.Offset)
+	}
+	// A partial line is held until its newline arrives.
+	appendFile(t, cfg.Path, `{"a":`)
+	expectNothing(t, tl)
+	appendFile(t, cfg.Path, "1}\n")
+	l = next(t, tl)
+	if string(l.Text) != `{"a":1}` || l.Start != 12 || l.Pos.Offset != 20 || l.Partial {
+		t.Fatalf("line 3 = %q start %d offset %d partial %v", l.Text, l.Start, l.Pos.Offset, l.Partial)
+	}
+	// Empty lines are lines too.
+	appendFile(t, cfg.Path, "\n")
+	if l = next(t, tl); len(l.Text) != 0 || l.Pos.Offset != 21 {
+		t.Fatalf("empty line = %q offset %d", l.Text, l.Pos.Offset)
+	}
+}
+
+func TestStartAtEnd(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.StartAt = StartEnd
+	appendFile(t, cfg.Path, "old 1\nold 2\nhalf-writ")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	appendFile(t, cfg.Path, "ten\nnew\n")
+	// Starting at the end of the last complete line, so the half-written line is read whole.
+	if l := next(t, tl); string(l.Text) != "half-written" || l.Start != 12 {
+		t.Fatalf("got %q at %d", l.Text, l.Start)
+	}
+	if l := next(t, tl); string(l.Text) != "new" {
+		t.Fatalf("got %q", l.Text)
+	}
+}
+
+func TestWaitsForFileToAppear(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, filepath.Join(dir, "later"))
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	expectNothing(t, tl)
+	os.MkdirAll(filepath.Dir(cfg.Path), 0o700)
+	appendFile(t, cfg.Path, "first\n")
+	if l := next(t, tl); string(l.Text) != "first" {
+		t.Fatalf("got %q", l.Text)
+	}
+}
+
+func TestLongLineTruncatedAndBounded(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.MaxLineBytes = 1 << 20
+	long := strings.Repeat("x", 3<<20+17) // spans many read buffers
+	appendFile(t, cfg.Path, "a\n"+long+"\nb\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	next(t, tl)
+	l := next(t, tl)
+	if !l.Truncated || len(l.Text) != cfg.MaxLineBytes || l.Size != int64(len(long)) || l.Start != 2 || l.Pos.Offset != int64(2+len(long)+1) {
+		t.Fatalf("long line: truncated %v len %d size %d start %d offset %d", l.Truncated, len(l.Text), l.Size, l.Start, l.Pos.Offset)
+	}
+	if l := next(t, tl); string(l.Text) != "b" || l.Truncated {
+		t.Fatalf("line after long one = %q truncated %v", l.Text, l.Truncated)
+	}
+}
+
+func TestRotationByRenameReadsOldFileToEnd(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	appendFile(t, cfg.Path, "1\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	if l := next(t, tl); string(l.Text) != "1" {
+		t.Fatal(string(l.Text))
+	}
+	// Lines written just before the rename, a fragment left behind, a new file.
+	appendFile(t, cfg.Path, "2\n3\nfrag")
+	backup := filepath.Join(dir, "audit-2026-11-21T10-00-00.000.log")
+	if err := os.Rename(cfg.Path, backup); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, cfg.Path, "4\n")
+	for _, want := range []string{"2", "3"} {
+		if l := next(t, tl); string(l.Text) != want {
+			t.Fatalf("got %q, want %q", l.Text, want)
+		}
+	}
+	l := next(t, tl)
+	if string(l.Text) != "frag" || !l.Partial || l.Start != 6 || l.Pos.Offset != 10 || l.Source != backup {
+		t.Fatalf("fragment = %q partial %v offset %d source %s", l.Text, l.Partial, l.Pos.Offset, l.Source)
+	}
+	l = next(t, tl)
+	if string(l.Text) != "4" || l.Start != 0 || l.Source != cfg.Path || l.Partial {
+		t.Fatalf("new file line = %q start %d from %s", l.Text, l.Start, l.Source)
+	}
+	if tl.Stats().Rotations != 1 {
+		t.Fatalf("rotations = %d", tl.Stats().Rotations)
+	}
+}
+
+func TestSeveralRotationsBetweenReadsIncludingGzip(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	appendFile(t, cfg.Path, "a1\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	next(t, tl)
+	// While the reader sleeps: three rotations, the middle backup already gzipped.
+	appendFile(t, cfg.Path, "a2\n")
+	os.Rename(cfg.Path, filepath.Join(dir, "audit-2026-11-21T10-00-01.000.log"))
+	appendFile(t, cfg.Path, "b1\nb2\n")
+	os.Rename(cfg.Path, filepath.Join(dir, "audit-2026-11-21T10-00-02.000.log"))
+	gzipFile(t, filepath.Join(dir, "audit-2026-11-21T10-00-02.000.log"))
+	appendFile(t, cfg.Path, "c1\n")
+	os.Rename(cfg.Path, filepath.Join(dir, "audit-2026-11-21T10-00-03.000.log"))
+	appendFile(t, cfg.Path, "d1\n")
+	var got []string
+	for range 5 {
+		got = append(got, string(next(t, tl).Text))
+	}
+	if want := "a2 b1 b2 c1 d1"; strings.Join(got, " ") != want {
+		t.Fatalf("got %v, want %s", got, want)
+	}
+	expectNothing(t, tl)
+}
+
+func gzipFile(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	if err := os.WriteFile(path+".gz", buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+}
+
+func TestCopyTruncateDetected(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	appendFile(t, cfg.Path, "one\ntwo\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	next(t, tl)
+	next(t, tl)
+	if err := os.Truncate(cfg.Path, 0); err != nil {
+		t.Fatal(err)
+	}
+	expectNothing(t, tl) // notices the truncation
+	appendFile(t, cfg.Path, "three\n")
+	l := next(t, tl)
+	if string(l.Text) != "three" || l.Start != 0 {
+		t.Fatalf("after truncation: %q at %d", l.Text, l.Start)
+	}
+	if tl.Stats().Truncations != 1 {
+		t.Fatalf("truncations = %d", tl.Stats().Truncations)
+	}
+}
+
+func TestResumeFromCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	appendFile(t, cfg.Path, "l1\nl2\nl3\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	next(t, tl)
+	pos := next(t, tl).Pos
+	tl.Close()
+
+	t.Run("live file", func(t *testing.T) {
+		tl := newTailer(t, cfg, pos, time.Now())
+		if l := next(t, tl); string(l.Text) != "l3" || l.Start != 6 {
+			t.Fatalf("resumed at %q %d", l.Text, l.Start)
+		}
+	})
+	t.Run("rotated and gzipped while stopped", func(t *testing.T) {
+		saved := time.Now().UTC()
+		rot := filepath.Join(dir, "audit-"+saved.Add(time.Second).Format(backupTimeFormat)+".log")
+		os.Rename(cfg.Path, rot)
+		gzipFile(t, rot)
+		appendFile(t, cfg.Path, "n1\n")
+		tl := newTailer(t, cfg, pos, saved)
+		for _, want := range []string{"l3", "n1"} {
+			if l := next(t, tl); string(l.Text) != want {
+				t.Fatalf("got %q, want %q", l.Text, want)
+			}
+		}
+		if tl.Stats().LostFiles != 0 {
+			t.Fatal("reported a loss")
+		}
+	})
+	t.Run("checkpointed file gone", func(t *testing.T) {
+		matches, _ := filepath.Glob(filepath.Join(dir, "audit-*.log.gz"))
+		for _, m := range matches {
+			os.Remove(m)
+		}
+		tl := newTailer(t, cfg, pos, time.Now().Add(-time.Hour))
+		if l := next(t, tl); string(l.Text) != "n1" {
+			t.Fatalf("got %q", l.Text)
+		}
+		if tl.Stats().LostFiles != 1 {
+			t.Fatalf("lost files = %d, want 1", tl.Stats().LostFiles)
+		}
+	})
+}
+
+func TestResumeRejectsReplacedFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	appendFile(t, cfg.Path, "old-1\nold-2\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	pos := next(t, tl).Pos
+	tl.Close()
+	// Same path, new content, possibly the same inode: the fingerprint differs.
+	os.Remove(cfg.Path)
+	appendFile(t, cfg.Path, "new-1\nnew-2\nnew-3\n")
+	pos2 := pos
+	fi, _ := os.Stat(cfg.Path)
+	pos2.Dev, pos2.Inode = fileID(fi) // simulate inode reuse
+	tl = newTailer(t, cfg, pos2, time.Now())
+	if l := next(t, tl); string(l.Text) != "new-1" || l.Start != 0 {
+		t.Fatalf("got %q at %d; want the new file from its start", l.Text, l.Start)
+	}
+}
+
+// seqWriter writes sequenced JSON lines through lumberjack exactly as
+// kube-apiserver does: one Write per event, rotation by rename, gzip of backups.
+//
+// lumberjack names backups with millisecond precision, and two rotations in the
+// same millisecond would overwrite a backup (lumberjack's own loss, impossible at
+// kube-apiserver's 100 MB files but possible at this test's 1 MB). The writer
+// therefore never starts a rotation in the millisecond of the previous one; it
+// does not otherwise pace itself.
+type seqWriter struct {
+	lj      *lumberjack.Logger
+	size    int
+	lastRot int64
+	padding string
+}
+
+func (w *seqWriter) write(seq int) error {
+	line := fmt.Sprintf(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"id-%d","stage":"ResponseComplete","seq":%d,"pad":"%s"}`+"\n", seq, seq, w.padding[:seq%len(w.padding)])
+	if w.size+len(line) > w.lj.MaxSize<<20 {
+		for time.Now().UnixMilli() == w.lastRot {
+			time.Sleep(100 * time.Microsecond)
+		}
+		w.lastRot = time.Now().UnixMilli()
+		w.size = 0
+	}
+	w.size += len(line)
+	_, err := w.lj.Write([]byte(line))
+	return err
+}
+
+func TestLumberjackRotationStorm(t *testing.T) {
+	n := 40000
+	if testing.Short() {
+		n = 8000
+	}
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	lj := &lumberjack.Logger{Filename: cfg.Path, MaxSize: 1, Compress: true}
+	w := &seqWriter{lj: lj, padding: strings.Repeat("p", 1500)}
+	// The first event exists before the tailer starts.
+	if err := w.write(0); err != nil {
+		t.Fatal(err)
+	}
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var werr error
+	go func() {
+		defer wg.Done()
+		for i := 1; i < n; i++ {
+			if werr = w.write(i); werr != nil {
+				return
+			}
+		}
+		werr = lj.Close()
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lastOffset := map[string]int64{}
+	for want := 0; want < n; want++ {
+		l, err := tl.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d of %d events: %v", want, n, err)
+		}
+		var ev struct {
+			Seq int `json:"seq"`
+		}
+		if err := json.Unmarshal(l.Text, &ev); err != nil || l.Partial || l.Truncated {
+			t.Fatalf("line %d: %q (partial %v): %v", want, l.Text, l.Partial, err)
+		}
+		if ev.Seq != want {
+			t.Fatalf("got event %d, want %d (source %s)", ev.Seq, want, l.Source)
+		}
+		if l.Pos.Offset != l.Start+l.Size+1 || l.Start != lastOffset[l.Pos.Fingerprint] {
+			t.Fatalf("event %d: start %d size %d offset %d, previous end %d", want, l.Start, l.Size, l.Pos.Offset, lastOffset[l.Pos.Fingerprint])
+		}
+		lastOffset[l.Pos.Fingerprint] = l.Pos.Offset
+	}
+	wg.Wait()
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	expectNothing(t, tl)
+	gz, _ := filepath.Glob(filepath.Join(dir, "*.gz"))
+	st := tl.Stats()
+	t.Logf("%d events, %d rotations seen, %d gzipped backups on disk", n, st.Rotations, len(gz))
+	if st.Rotations < 5 || len(gz) == 0 {
+		t.Fatalf("the test did not exercise rotation: %d rotations, %d gz files", st.Rotations, len(gz))
+	}
+}
