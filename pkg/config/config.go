@@ -1,0 +1,156 @@
+// Package config is audittail's configuration file: one YAML document whose
+// sections belong to the packages that use them (tail → tailer, checkpoint →
+// checkpoint, gelf → pkg/gelf, output → shipper) plus the agent's own log
+// settings. Decoding is strict: an unknown key is an error that names it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/pkg/gelf"
+	"github.com/audittail/audittail/shipper"
+	"github.com/audittail/audittail/tailer"
+	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Tail       tailer.Config     `yaml:"tail"`
+	Checkpoint checkpoint.Config `yaml:"checkpoint"`
+	GELF       gelf.Config       `yaml:"gelf"`
+	Output     shipper.Config    `yaml:"output"`
+	Log        Log               `yaml:"log"`
+}
+
+// Log configures the agent's own log (on standard error).
+type Log struct {
+	Level  string    `yaml:"level"`  // trace, debug, info, warn, error
+	Format LogFormat `yaml:"format"` // json or console
+}
+
+// LogFormat is json (default, for machines) or console (for people).
+type LogFormat string
+
+// Values of LogFormat.
+const (
+	LogJSON    LogFormat = "json"
+	LogConsole LogFormat = "console"
+)
+
+// UnmarshalText rejects unknown formats.
+func (f *LogFormat) UnmarshalText(b []byte) error {
+	switch v := LogFormat(b); v {
+	case LogJSON, LogConsole:
+		*f = v
+		return nil
+	}
+	return fmt.Errorf("log format %q: want %q or %q", b, LogJSON, LogConsole)
+}
+
+// SetDefaults fills every zero field with its default.
+func (c *Config) SetDefaults() {
+	c.Tail.SetDefaults()
+	c.Checkpoint.SetDefaults()
+	c.GELF.SetDefaults()
+	c.Output.SetDefaults()
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = LogJSON
+	}
+}
+
+// Validate reports the first setting that cannot work, naming its key.
+func (c Config) Validate() error {
+	if err := c.Tail.Validate(); err != nil {
+		return err
+	}
+	if err := c.Checkpoint.Validate(); err != nil {
+		return err
+	}
+	if err := c.GELF.Validate(); err != nil {
+		return err
+	}
+	if err := c.Output.Validate(); err != nil {
+		return err
+	}
+	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
+		return fmt.Errorf("log.level: %q: want trace, debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != LogJSON && c.Log.Format != LogConsole {
+		return fmt.Errorf("log.format: %q: want json or console", c.Log.Format)
+	}
+	return nil
+}
+
+// Load reads a YAML file into c, over whatever c already holds. It does not
+// apply defaults or validate.
+func Load(path string, c *Config) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open config: %w", err)
+	}
+	defer f.Close()
+	if err := Decode(f, c); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
+
+// Decode reads one YAML document strictly.
+func Decode(r io.Reader, c *Config) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return friendlier(err)
+	}
+	return nil
+}
+
+// sections maps the Go types yaml.v3 names in its errors to the YAML section.
+var sections = map[string]string{
+	"config.Config":     "",
+	"config.Log":        "log.",
+	"tailer.Config":     "tail.",
+	"checkpoint.Config": "checkpoint.",
+	"gelf.Config":       "gelf.",
+	"shipper.Config":    "output.",
+}
+
+// friendlier rewrites yaml.v3's unknown-field errors ("line 3: field foo not
+// found in type tailer.Config") to name the key as the user wrote it.
+func friendlier(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		if m := unknownField.FindStringSubmatch(e); m != nil {
+			if sec, ok := sections[m[3]]; ok {
+				msgs = append(msgs, fmt.Sprintf("line %s: unknown key %q", m[1], sec+m[2]))
+				continue
+			}
+		}
+		msgs = append(msgs, e)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}

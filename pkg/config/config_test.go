@@ -1,0 +1,86 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/audittail/audittail/tailer"
+)
+
+func TestExampleConfigLoads(t *testing.T) {
+	var c Config
+	if err := Load("../../examples/config.yaml", &c); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("examples/config.yaml does not validate: %v", err)
+	}
+	if c.Tail.Path != tailer.DefaultPath || c.Output.Endpoint == "" {
+		t.Fatalf("unexpected values: path %q endpoint %q", c.Tail.Path, c.Output.Endpoint)
+	}
+}
+
+func TestDefaultsValidateWithEndpoint(t *testing.T) {
+	var c Config
+	c.Output.Endpoint = "-"
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Checkpoint.FlushInterval != time.Second || c.Log.Format != LogJSON || c.Tail.StartAt != tailer.StartBeginning {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestStrictDecoding(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unknown top-level key", "tail:\n  path: /x\nbogus: 1\n", `line 3: unknown key "bogus"`},
+		{"unknown key in section", "output:\n  endpoint: tcp://a:1\n  endpoitn: x\n", `line 3: unknown key "output.endpoitn"`},
+		{"unknown key in tail", "tail:\n  pth: /x\n", `line 2: unknown key "tail.pth"`},
+		{"bad enum", "tail:\n  start_at: middle\n", `start_at "middle"`},
+		{"bad log format", "log:\n  format: xml\n", `log format "xml"`},
+		{"bad duration", "checkpoint:\n  flush_interval: soon\n", "soon"},
+		{"not a mapping", "- a\n- b\n", "cannot unmarshal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			os.WriteFile(path, []byte(tc.yaml), 0o600)
+			var c Config
+			err := Load(path, &c)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("error %q does not contain %q and the file name", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateNamesTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+		{"poll interval", func(c *Config) { c.Tail.PollInterval = time.Hour }, "tail.poll_interval"},
+		{"stdout path", func(c *Config) { c.Tail.Path = "-" }, "tail.path"},
+		{"flush interval", func(c *Config) { c.Checkpoint.FlushInterval = time.Nanosecond }, "checkpoint.flush_interval"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			c.Output.Endpoint = "-"
+			c.SetDefaults()
+			tc.mod(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want it to name %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,105 @@
+// Package gelf maps one Kubernetes audit log line to one GELF 1.1 message, for
+// OVHcloud Logs Data Platform (LDP) and plain Graylog.
+//
+// The JSON is written by hand, appended to a caller-owned buffer in one escaping
+// pass, with no maps or reflection on the path of a valid event. Only the
+// standard library and pkg/audit are used.
+//
+// # Guarantees
+//
+// For every [Record], [Encoder.Encode] appends exactly one message that:
+//   - is valid JSON and valid UTF-8 (invalid input bytes become U+FFFD; '"', '\\'
+//     and control characters are escaped; nothing is HTML-escaped);
+//   - is at most Config.MaxMessageBytes long (no framing byte is added);
+//   - has version "1.1", a non-blank host, a non-empty short_message of at most
+//     512 bytes, a numeric timestamp with microseconds and a level in 2..6;
+//   - has only field names matching ^_?[A-Za-z0-9_]+$, except _X-OVH-TOKEN, and
+//     only string or number values; empty strings are left out;
+//   - never sends reserved names (_id, _source, _message, _level, _timestamp,
+//     _line, _file, _facility, _version, _host, _short_message, _full_message,
+//     _streams, _gl2_*, _X-OVH-CONTENT-SIZE, _X-OVH-TO-FREEZE);
+//   - is byte-for-byte deterministic: map keys are sorted.
+//
+// A record is never dropped: a line that is not a valid event, a fragment left
+// at the end of a rotated file, and a line the reader cut all produce a flagged
+// message instead.
+//
+// # Mapping of a valid event
+//
+//   - short_message: "<verb> <resource>[/<subresource>] [<namespace>/]<name> by
+//     <user>[ as <impersonated user>] -> <code>", or "<verb> <requestURI> by ..."
+//     for non-resource requests. Missing parts are skipped; a list without a name
+//     reads "list pods in namespace default"; a namespace reads "delete namespaces
+//     foo", not "foo/foo"; an empty user.username (the
+//     apiserver writes user:{} when authentication failed) reads
+//     "<unauthenticated>". The two or three events of one request share the
+//     summary and are told apart by _stage. Each part is cut to 128 bytes (256
+//     for the URI), with "...".
+//     A summary made only of whitespace reads "audit event".
+//   - full_message: the raw line (mode raw) or nothing (mode none).
+//   - timestamp: stageTimestamp, else requestReceivedTimestamp, else the v1beta1
+//     timestamp, else the current time; seconds with exactly 6 decimals.
+//   - level: stage Panic 2; code >= 500 3; 401 or 403 4; other 4xx 5; a
+//     create, update, patch, delete or deletecollection with a code in 100..399
+//     5; anything else (reads, no response yet) 6.
+//   - _auditID, _stage, _verb, _audit_level, _requestURI, _userAgent,
+//     _user_username, _user_uid, _user_groups (joined with ", "),
+//     _user_extra_<key> (values joined), _impersonatedUser_username/_uid/_groups,
+//     _sourceIPs (joined), _source_ip (the first one, only when it parses as an
+//     IP address, since LDP types *_ip fields), _objectRef_resource/_namespace/
+//     _name/_uid/_apiGroup/_apiVersion/_resourceVersion/_subresource,
+//     _responseStatus_code_int (number), _responseStatus_status/_reason/_message,
+//     _requestReceivedTimestamp_date and _stageTimestamp_date (ISO 8601 UTC,
+//     milliseconds), _latency_ms_num (stage minus received time, when both are
+//     set and in order), _annotations_<key>.
+//   - _agent "audittail" always; _X-OVH-TOKEN when Config.Stream is set;
+//     _cluster when Config.Cluster is set.
+//   - requestObject and responseObject are never turned into fields: they only
+//     travel inside full_message.
+//
+// Dynamic names (_annotations_<key>, _user_extra_<key>) are sanitised: every
+// byte outside [A-Za-z0-9_] becomes '_', runs of '_' collapse, trailing '_' are
+// trimmed and the key part is cut to 128 bytes. A name ending in an LDP type
+// suffix (_int _long _num _float _double _date _bool _ip _geolocation) gets
+// "_str" appended, so its string value is not mistyped. Names that still collide
+// get "_2", "_3", ... in sorted key order. At most 32 annotations and 16
+// user.extra keys are sent (the first ones in sorted key order); the others
+// only stay inside full_message.
+//
+// Every additional string field is cut to Config.MaxFieldBytes on a UTF-8
+// boundary. _auditID too, so it is exact for any real audit ID; _X-OVH-TOKEN,
+// host and _cluster are bounded by [Config.Validate] instead.
+//
+// # Records that are not valid events
+//
+// When Record.ParseErr is set (or Record.Event is nil) the message has level 4,
+// the current time, short_message "unparsable audit line: <reason>" (or
+// "partial audit line at end of rotated file" for Record.Partial, or "audit line
+// too long: <size> bytes, cut at <n>" for Record.LineTruncated), full_message the
+// raw bytes in both modes (they are all there is), and _parse_error (the
+// [audit.ParseError] reason). Every flagged record, valid or not, also gets
+// _source_file, _source_offset_int, and _partial_bool "true" or
+// _line_truncated_bool "true" plus _line_size_int.
+//
+// # Size cap and truncation order
+//
+// A message that would exceed Config.MaxMessageBytes is cut, never dropped, in
+// this order, stopping at the first step that fits:
+//
+//  1. full_message is rebuilt from the raw line without its top-level
+//     requestObject and responseObject members (what the apiserver's own
+//     truncate backend drops first).
+//  2. full_message is cut to the room left, and if that room is under a quarter
+//     of the cap the long strings are cut further, to 4096, 1024 and then 256
+//     bytes: _requestURI, _userAgent, _responseStatus_message, annotation and
+//     user.extra values, _user_groups, _impersonatedUser_groups, _sourceIPs.
+//  3. Only the core fields are kept: version, host, short_message, timestamp,
+//     level, _X-OVH-TOKEN, _agent, _cluster, _auditID, _stage, _verb,
+//     _audit_level, _responseStatus_code_int and the flag fields, each cut to at
+//     most 512 bytes, followed by as much of full_message as still fits.
+//
+// A message that had anything cut (including a field cut to MaxFieldBytes or a
+// map key left out) ends with _truncated_bool "true" and _original_size_int, the
+// size in bytes the message would have had without any cut (a left-out map key
+// is counted with its raw key in place of its sanitised name).
+package gelf

@@ -1,0 +1,789 @@
+package gelf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/audittail/audittail/pkg/audit"
+)
+
+// Record is one line read from the audit log.
+type Record struct {
+	Line          []byte       // the raw line, without its newline (may be a prefix if LineTruncated)
+	Event         *audit.Event // the parsed event; nil when ParseErr != nil
+	ParseErr      error        // why Line is not a valid event
+	Source        string       // file the line came from (for flagged messages)
+	Offset        int64        // byte offset of the line's start in that file
+	Partial       bool         // a fragment left at the end of a rotated file (no newline)
+	LineTruncated bool         // the reader cut the line at its max_line_bytes
+	LineSize      int64        // the line's full size in the file (>= len(Line))
+}
+
+// Result tells what Encode had to do.
+type Result struct {
+	// Truncated is true when something was cut to respect MaxMessageBytes or
+	// MaxFieldBytes; the message then carries _truncated_bool and _original_size_int.
+	Truncated bool
+	// OriginalSize is the size in bytes the message would have had without any
+	// cut; it is the size of the message returned when Truncated is false.
+	OriginalSize int
+}
+
+// Encoder turns records into GELF messages. It keeps scratch buffers between
+// calls, so it is not safe for concurrent use: use one Encoder per goroutine.
+// The zero Encoder is usable and behaves like NewEncoder(Config{}).
+type Encoder struct {
+	cfg Config
+	now func() time.Time // the clock for records without a timestamp; tests replace it
+
+	// Scratch space reused by every Encode.
+	short    []byte   // short_message before escaping
+	keys     []string // sorted map keys
+	names    []byte   // sanitised dynamic field names, back to back
+	nameEnds []int    // end of each name in names
+	stripped []byte   // full_message without the request and response bodies
+	levels   []int    // caps tried by truncation step 2
+
+	// State of the pass being written.
+	lost int  // escaped bytes left out by cuts
+	cut  bool // something was cut
+}
+
+// NewEncoder returns an Encoder for cfg. cfg is normally already defaulted and
+// validated; NewEncoder applies the defaults again, sets Host from os.Hostname
+// when empty, and returns an error if the result is not valid.
+func NewEncoder(cfg Config) (*Encoder, error) {
+	cfg.SetDefaults()
+	if cfg.Host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("gelf: resolve host name: %w", err)
+		}
+		cfg.Host = h
+	}
+	if cfg.Host == "" {
+		return nil, errors.New("gelf: host is empty and os.Hostname returned an empty name")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gelf: invalid config: %w", err)
+	}
+	return &Encoder{cfg: cfg, now: time.Now}, nil
+}
+
+// init makes a zero Encoder usable.
+func (e *Encoder) init() {
+	cfg := Config{}
+	cfg.SetDefaults()
+	if h, err := os.Hostname(); err == nil && checkText(h, maxHostBytes) == nil && h != "" {
+		cfg.Host = h
+	} else {
+		cfg.Host = "localhost"
+	}
+	e.cfg = cfg
+	e.now = time.Now
+}
+
+// Config returns the configuration in use, defaulted, with Host resolved.
+func (e *Encoder) Config() Config { return e.cfg }
+
+// Host returns the GELF host field sent with every message (Config.Host, or
+// the name os.Hostname gave when it was empty).
+func (e *Encoder) Host() string { return e.cfg.Host }
+
+// Sizes used by the truncation steps.
+const (
+	maxShortBytes  = 512 // short_message value
+	maxShortPart   = 128 // one part of short_message
+	maxShortURI    = 256 // the request URI in short_message
+	maxAnnotations = 32
+	maxExtra       = 16
+	maxKeyName     = 128 // sanitised key part of a dynamic name
+	coreFieldBytes = 256 // most core fields in step 3
+	coreSmallBytes = 64  // _stage, _verb, _audit_level in step 3
+	coreLongBytes  = 512 // _source_file in step 3
+	minFullDivisor = 4   // step 2 keeps full_message if it gets max/4 bytes
+
+	fullPrefix    = `,"full_message":"`
+	fullOverhead  = len(fullPrefix) + 1
+	trailerPrefix = `,"_truncated_bool":"true","_original_size_int":`
+	trailerMax    = len(trailerPrefix) + 19 + 1 // 19 digits of an int64, then '}'
+)
+
+// longSteps are the caps of the long strings tried by step 2, after MaxFieldBytes.
+var longSteps = [...]int{4096, 1024, 256}
+
+// plan says how one pass writes the fields.
+type plan struct {
+	field budget // every additional string field
+	long  budget // the long strings (see the package doc)
+	core  bool   // step 3: core fields only
+}
+
+// Encode appends one GELF message for r to dst (no framing byte) and returns it.
+// The message is always valid JSON, at most MaxMessageBytes, never empty
+// short_message; a record is never dropped. See the package documentation for
+// the mapping and the truncation order.
+func (e *Encoder) Encode(dst []byte, r *Record) ([]byte, Result) {
+	if e.now == nil {
+		e.init()
+	}
+	defer e.release()
+	base := len(dst)
+	limit := e.cfg.MaxMessageBytes
+	bad := r.ParseErr != nil || r.Event == nil
+	var full []byte
+	if bad || e.cfg.FullMessage != FullMessageNone {
+		full = r.Line
+	}
+
+	// Pass 0: everything, strings cut to MaxFieldBytes.
+	e.lost, e.cut = 0, false
+	fb := budget{e.cfg.MaxFieldBytes, unlimited}
+	p := plan{field: fb, long: fb}
+	out := e.head(dst, r, bad, &p)
+	headLen := len(out) - base
+	out, fullCut := e.appendFull(out, full, limit-headLen-1-fullOverhead)
+	orig := len(out) - base + 1 + e.lost
+	if !fullCut && !e.cut && len(out)-base+1 <= limit {
+		return append(out, '}'), Result{OriginalSize: orig}
+	}
+	if !fullCut && len(out)-base+trailerMax <= limit {
+		return finish(out, orig)
+	}
+
+	// Step 1: full_message without requestObject and responseObject.
+	if !bad && full != nil && (len(r.Event.RequestObject) > 0 || len(r.Event.ResponseObject) > 0) {
+		if s, ok := stripBodies(e.stripped[:0], full); ok {
+			e.stripped = s
+			full = s
+			room := limit - headLen - trailerMax - fullOverhead
+			if room >= 0 {
+				out, fullCut = e.appendFull(out[:base+headLen], full, room)
+				if !fullCut {
+					return finish(out, orig)
+				}
+			}
+		}
+	}
+
+	// Step 2: cut full_message, then the long strings, progressively.
+	levels := append(e.levels[:0], e.cfg.MaxFieldBytes)
+	for _, l := range longSteps {
+		if l < e.cfg.MaxFieldBytes {
+			levels = append(levels, l)
+		}
+	}
+	e.levels = levels
+	minFull := min(escapedLen(full), limit/minFullDivisor)
+	overhead := fullOverhead
+	if len(full) == 0 {
+		overhead = 0
+	}
+	for i, l := range levels {
+		p.long = budget{l, unlimited}
+		out = e.head(out[:base], r, bad, &p)
+		room := limit - (len(out) - base) - trailerMax - overhead
+		if room >= minFull || room >= 0 && i == len(levels)-1 {
+			out, _ = e.appendFull(out, full, room)
+			return finish(out, orig)
+		}
+	}
+
+	// Step 3: core fields, then whatever full_message still fits.
+	p = plan{field: budget{coreFieldBytes, coreFieldBytes}, core: true}
+	out = e.head(out[:base], r, bad, &p)
+	if room := limit - (len(out) - base) - trailerMax - overhead; room >= 0 {
+		out, _ = e.appendFull(out, full, room)
+		return finish(out, orig)
+	}
+	// Unreachable with a validated Config (the core fields fit in
+	// MinMaxMessageBytes); kept so that the cap holds whatever happens.
+	return finish(e.minimal(out[:base], r, bad), orig)
+}
+
+// release drops references and oversized scratch space after Encode.
+func (e *Encoder) release() {
+	clear(e.keys)
+	if cap(e.stripped) > 1<<20 {
+		e.stripped = nil
+	}
+	if cap(e.short) > 4<<10 {
+		e.short = nil
+	}
+}
+
+func finish(out []byte, orig int) ([]byte, Result) {
+	out = append(out, trailerPrefix...)
+	out = strconv.AppendInt(out, int64(orig), 10)
+	return append(out, '}'), Result{Truncated: true, OriginalSize: orig}
+}
+
+// noteCut records that n escaped bytes were left out.
+func (e *Encoder) noteCut(n int) {
+	e.cut = true
+	e.lost += n
+}
+
+// head writes the message up to, not including, full_message.
+func (e *Encoder) head(dst []byte, r *Record, bad bool, p *plan) []byte {
+	var (
+		short []byte
+		t     time.Time
+		level int
+	)
+	if bad {
+		short = e.badShort(r)
+		t = e.now()
+		level = 4
+	} else {
+		short = e.eventShort(r.Event)
+		t = r.Event.Time()
+		if t.IsZero() {
+			t = e.now()
+		}
+		level = eventLevel(r.Event)
+	}
+
+	dst = append(dst, `{"version":"1.1","host":`...)
+	dst = appendQuoted(dst, e.cfg.Host)
+	dst = append(dst, `,"short_message":"`...)
+	sb := budget{maxShortBytes, unlimited}
+	if p.core {
+		sb.out = maxShortBytes
+	}
+	dst, _ = appendEscaped(dst, short, &sb)
+	dst = append(dst, `","timestamp":`...)
+	dst = appendTimestamp(dst, t)
+	dst = append(dst, `,"level":`...)
+	dst = append(dst, byte('0'+level))
+	if e.cfg.Stream != "" {
+		dst = append(dst, `,"_X-OVH-TOKEN":`...)
+		dst = appendQuoted(dst, e.cfg.Stream)
+	}
+	dst = append(dst, `,"_agent":"audittail"`...)
+	if e.cfg.Cluster != "" {
+		dst = append(dst, `,"_cluster":`...)
+		dst = appendQuoted(dst, e.cfg.Cluster)
+	}
+	if !bad {
+		if p.core {
+			dst = e.coreEventFields(dst, r.Event, p)
+		} else {
+			dst = e.eventFields(dst, r.Event, p)
+		}
+	}
+	if bad || r.Partial || r.LineTruncated {
+		dst = e.flagFields(dst, r, bad, p)
+	}
+	return dst
+}
+
+// appendFull appends the full_message field with at most room escaped bytes of
+// src. It reports whether src was cut, and counts what was left out.
+func (e *Encoder) appendFull(dst, src []byte, room int) ([]byte, bool) {
+	if len(src) == 0 {
+		return dst, false
+	}
+	if room <= 0 {
+		e.noteCut(fullOverhead + escapedLen(src))
+		return dst, true
+	}
+	start := len(dst)
+	dst = append(dst, fullPrefix...)
+	b := budget{unlimited, room}
+	dst, n := appendEscaped(dst, src, &b)
+	if n == 0 {
+		e.noteCut(fullOverhead + escapedLen(src))
+		return dst[:start], true
+	}
+	dst = append(dst, '"')
+	if n < len(src) {
+		e.noteCut(escapedLen(src[n:]))
+		return dst, true
+	}
+	return dst, false
+}
+
+// minimal is the last-resort message.
+func (e *Encoder) minimal(dst []byte, r *Record, bad bool) []byte {
+	dst = append(dst, `{"version":"1.1","host":`...)
+	dst = appendQuoted(dst, cutUTF8(e.cfg.Host, 64))
+	dst = append(dst, `,"short_message":"audit record too large to encode","timestamp":`...)
+	dst = appendTimestamp(dst, e.now())
+	dst = append(dst, `,"level":4`...)
+	if e.cfg.Stream != "" {
+		dst = append(dst, `,"_X-OVH-TOKEN":`...)
+		dst = appendQuoted(dst, e.cfg.Stream)
+	}
+	if !bad {
+		p := plan{field: budget{coreSmallBytes, coreSmallBytes}}
+		dst = e.str(dst, "_auditID", r.Event.AuditID, p.field)
+	}
+	return dst
+}
+
+// key appends ,"name": for a name that needs no escaping.
+func key[T ~string | ~[]byte](dst []byte, name T) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, name...)
+	return append(dst, '"', ':')
+}
+
+// str appends ,"name":"v" unless v is empty, v cut to b.
+func (e *Encoder) str(dst []byte, name string, v string, b budget) []byte {
+	return strField(e, dst, name, v, b)
+}
+
+func strField[N ~string | ~[]byte](e *Encoder, dst []byte, name N, v string, b budget) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = key(dst, name)
+	dst = append(dst, '"')
+	dst, n := appendEscaped(dst, v, &b)
+	if n < len(v) {
+		e.noteCut(escapedLen(v[n:]))
+	}
+	return append(dst, '"')
+}
+
+// list appends ,"name":"v1, v2, ..." unless the joined value is empty.
+func list[N ~string | ~[]byte](e *Encoder, dst []byte, name N, vs []string, b budget) []byte {
+	if len(vs) == 0 || len(vs) == 1 && vs[0] == "" {
+		return dst
+	}
+	dst = key(dst, name)
+	dst = append(dst, '"')
+	for i, v := range vs {
+		if i > 0 {
+			var n int
+			if dst, n = appendEscaped(dst, ", ", &b); n < 2 {
+				e.noteCut(2 - n + joinedLen(vs[i:]) + 2*len(vs[i+1:]))
+				break
+			}
+		}
+		var n int
+		if dst, n = appendEscaped(dst, v, &b); n < len(v) {
+			e.noteCut(escapedLen(v[n:]) + joinedLen(vs[i+1:]) + 2*len(vs[i+1:]))
+			break
+		}
+	}
+	return append(dst, '"')
+}
+
+// joinedLen is the escaped length of vs, separators excluded.
+func joinedLen(vs []string) int {
+	n := 0
+	for _, v := range vs {
+		n += escapedLen(v)
+	}
+	return n
+}
+
+// num appends ,"name":n.
+func num(dst []byte, name string, n int64) []byte {
+	dst = key(dst, name)
+	return strconv.AppendInt(dst, n, 10)
+}
+
+// eventFields writes the flattened metadata of a valid event.
+func (e *Encoder) eventFields(dst []byte, ev *audit.Event, p *plan) []byte {
+	f, l := p.field, p.long
+	dst = e.str(dst, "_auditID", ev.AuditID, f)
+	dst = e.str(dst, "_stage", ev.Stage, f)
+	dst = e.str(dst, "_verb", ev.Verb, f)
+	dst = e.str(dst, "_audit_level", ev.Level, f)
+	dst = e.str(dst, "_requestURI", ev.RequestURI, l)
+	dst = e.str(dst, "_userAgent", ev.UserAgent, l)
+
+	dst = e.str(dst, "_user_username", ev.User.Username, f)
+	dst = e.str(dst, "_user_uid", ev.User.UID, f)
+	dst = list(e, dst, "_user_groups", ev.User.Groups, l)
+	dst = e.extraFields(dst, ev.User.Extra, l)
+	if u := ev.ImpersonatedUser; u != nil {
+		dst = e.str(dst, "_impersonatedUser_username", u.Username, f)
+		dst = e.str(dst, "_impersonatedUser_uid", u.UID, f)
+		dst = list(e, dst, "_impersonatedUser_groups", u.Groups, l)
+	}
+	dst = list(e, dst, "_sourceIPs", ev.SourceIPs, l)
+	if len(ev.SourceIPs) > 0 && validIP(ev.SourceIPs[0]) {
+		dst = e.str(dst, "_source_ip", ev.SourceIPs[0], f)
+	}
+
+	if ref := ev.ObjectRef; ref != nil {
+		dst = e.str(dst, "_objectRef_resource", ref.Resource, f)
+		dst = e.str(dst, "_objectRef_namespace", ref.Namespace, f)
+		dst = e.str(dst, "_objectRef_name", ref.Name, f)
+		dst = e.str(dst, "_objectRef_uid", ref.UID, f)
+		dst = e.str(dst, "_objectRef_apiGroup", ref.APIGroup, f)
+		dst = e.str(dst, "_objectRef_apiVersion", ref.APIVersion, f)
+		dst = e.str(dst, "_objectRef_resourceVersion", ref.ResourceVersion, f)
+		dst = e.str(dst, "_objectRef_subresource", ref.Subresource, f)
+	}
+	if rs := ev.ResponseStatus; rs != nil {
+		if rs.Code != 0 {
+			dst = num(dst, "_responseStatus_code_int", int64(rs.Code))
+		}
+		dst = e.str(dst, "_responseStatus_status", rs.Status, f)
+		dst = e.str(dst, "_responseStatus_reason", rs.Reason, f)
+		dst = e.str(dst, "_responseStatus_message", rs.Message, l)
+	}
+
+	recv, stage := ev.RequestReceivedTimestamp, ev.StageTimestamp
+	if validDate(recv) {
+		dst = key(dst, "_requestReceivedTimestamp_date")
+		dst = appendDate(dst, recv)
+	}
+	if validDate(stage) {
+		dst = key(dst, "_stageTimestamp_date")
+		dst = appendDate(dst, stage)
+	}
+	if !recv.IsZero() && !stage.IsZero() && !stage.Before(recv) {
+		dst = key(dst, "_latency_ms_num")
+		dst = appendMillis(dst, stage.Sub(recv))
+	}
+	return e.annotationFields(dst, ev.Annotations, l)
+}
+
+// coreEventFields writes the event fields kept by step 3.
+func (e *Encoder) coreEventFields(dst []byte, ev *audit.Event, p *plan) []byte {
+	small := budget{coreSmallBytes, coreSmallBytes}
+	dst = e.str(dst, "_auditID", ev.AuditID, p.field)
+	dst = e.str(dst, "_stage", ev.Stage, small)
+	dst = e.str(dst, "_verb", ev.Verb, small)
+	dst = e.str(dst, "_audit_level", ev.Level, small)
+	if rs := ev.ResponseStatus; rs != nil && rs.Code != 0 {
+		dst = num(dst, "_responseStatus_code_int", int64(rs.Code))
+	}
+	return dst
+}
+
+// flagFields writes the fields of a flagged record.
+func (e *Encoder) flagFields(dst []byte, r *Record, bad bool, p *plan) []byte {
+	src := p.field
+	if p.core {
+		src = budget{coreLongBytes, coreLongBytes}
+	}
+	if bad {
+		dst = e.str(dst, "_parse_error", parseReason(r), p.field)
+	}
+	dst = e.str(dst, "_source_file", r.Source, src)
+	dst = num(dst, "_source_offset_int", r.Offset)
+	if r.Partial {
+		dst = append(dst, `,"_partial_bool":"true"`...)
+	}
+	if r.LineTruncated {
+		dst = append(dst, `,"_line_truncated_bool":"true"`...)
+		dst = num(dst, "_line_size_int", max(r.LineSize, int64(len(r.Line))))
+	}
+	return dst
+}
+
+// parseReason is the reason a record holds no valid event.
+func parseReason(r *Record) string {
+	if r.ParseErr == nil {
+		return "record has no event"
+	}
+	if pe, ok := r.ParseErr.(*audit.ParseError); ok {
+		return pe.Reason
+	}
+	var pe *audit.ParseError
+	if errors.As(r.ParseErr, &pe) {
+		return pe.Reason
+	}
+	return r.ParseErr.Error()
+}
+
+// badShort builds the short_message of a record that is not a valid event.
+func (e *Encoder) badShort(r *Record) []byte {
+	b := e.short[:0]
+	switch {
+	case r.Partial:
+		b = append(b, "partial audit line at end of rotated file"...)
+	case r.LineTruncated:
+		b = append(b, "audit line too long: "...)
+		b = strconv.AppendInt(b, max(r.LineSize, int64(len(r.Line))), 10)
+		b = append(b, " bytes, cut at "...)
+		b = strconv.AppendInt(b, int64(len(r.Line)), 10)
+	default:
+		b = append(b, "unparsable audit line: "...)
+		b = append(b, cutUTF8(parseReason(r), maxShortBytes)...)
+	}
+	e.short = b
+	return b
+}
+
+// eventShort builds the short_message of a valid event.
+func (e *Encoder) eventShort(ev *audit.Event) []byte {
+	b := appendPart(e.short[:0], ev.Verb, maxShortPart)
+	if ref := ev.ObjectRef; ref != nil && ref.Resource != "" {
+		b = appendPart(space(b), ref.Resource, maxShortPart)
+		if ref.Subresource != "" {
+			b = appendPart(append(b, '/'), ref.Subresource, maxShortPart)
+		}
+		switch {
+		case ref.Name != "" && ref.Namespace != "" && !(ref.Resource == "namespaces" && ref.Namespace == ref.Name):
+			b = appendPart(append(b, ' '), ref.Namespace, maxShortPart)
+			b = appendPart(append(b, '/'), ref.Name, maxShortPart)
+		case ref.Name != "":
+			b = appendPart(append(b, ' '), ref.Name, maxShortPart)
+		case ref.Namespace != "":
+			b = appendPart(append(b, " in namespace "...), ref.Namespace, maxShortPart)
+		}
+	} else if ev.RequestURI != "" {
+		b = appendPart(space(b), ev.RequestURI, maxShortURI)
+	}
+	b = append(space(b), "by "...)
+	if ev.User.Username != "" {
+		b = appendPart(b, ev.User.Username, maxShortPart)
+	} else {
+		b = append(b, "<unauthenticated>"...)
+	}
+	if u := ev.ImpersonatedUser; u != nil && u.Username != "" {
+		b = appendPart(append(b, " as "...), u.Username, maxShortPart)
+	}
+	if rs := ev.ResponseStatus; rs != nil && rs.Code != 0 {
+		b = strconv.AppendInt(append(b, " -> "...), int64(rs.Code), 10)
+	}
+	if blank(cutUTF8(b, maxShortBytes)) {
+		// Graylog trims short_message and rejects the message when it is blank.
+		b = append(b[:0], "audit event"...)
+	}
+	e.short = b
+	return b
+}
+
+// blank reports whether b holds only whitespace and control characters, which
+// Graylog trims away.
+func blank(b []byte) bool {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < 0x80 {
+			if c > ' ' && c != 0x7F {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if !unicode.IsSpace(r) { // an invalid byte becomes U+FFFD, not blank
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+func space(b []byte) []byte {
+	if len(b) > 0 {
+		return append(b, ' ')
+	}
+	return b
+}
+
+// appendPart appends s cut to max bytes, with "..." when cut.
+func appendPart(b []byte, s string, max int) []byte {
+	if len(s) <= max {
+		return append(b, s...)
+	}
+	return append(append(b, cutUTF8(s, max)...), "..."...)
+}
+
+// eventLevel derives the syslog level of a valid event (never 0 or 1).
+func eventLevel(ev *audit.Event) int {
+	if ev.Stage == audit.StagePanic {
+		return 2
+	}
+	code := 0
+	if ev.ResponseStatus != nil {
+		code = int(ev.ResponseStatus.Code)
+	}
+	switch {
+	case code >= 500:
+		return 3
+	case code == 401 || code == 403:
+		return 4
+	case code >= 400:
+		return 5
+	case code >= 100 && isWrite(ev.Verb):
+		return 5
+	}
+	return 6
+}
+
+func isWrite(verb string) bool {
+	switch verb {
+	case "create", "update", "patch", "delete", "deletecollection":
+		return true
+	}
+	return false
+}
+
+func validIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
+
+// validDate reports whether t can be written as an ISO 8601 date with a 4-digit year.
+func validDate(t time.Time) bool {
+	if t.IsZero() {
+		return false
+	}
+	y := t.UTC().Year()
+	return y >= 1 && y <= 9999
+}
+
+// appendTimestamp appends t as seconds since the epoch with exactly 6 decimals.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	us := t.UnixMicro()
+	if us < 0 {
+		dst = append(dst, '-')
+		us = -us
+	}
+	dst = strconv.AppendInt(dst, us/1e6, 10)
+	dst = append(dst, '.')
+	return appendFrac(dst, us%1e6, 6)
+}
+
+// appendFrac appends v as exactly n digits, zero-padded.
+func appendFrac(dst []byte, v int64, n int) []byte {
+	var buf [6]byte
+	for i := n - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, buf[:n]...)
+}
+
+// appendDate appends t as a quoted ISO 8601 UTC date with milliseconds.
+func appendDate(dst []byte, t time.Time) []byte {
+	dst = append(dst, '"')
+	dst = t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	return append(dst, '"')
+}
+
+// appendMillis appends d in milliseconds with 3 decimals.
+func appendMillis(dst []byte, d time.Duration) []byte {
+	us := d.Microseconds()
+	dst = strconv.AppendInt(dst, us/1000, 10)
+	dst = append(dst, '.')
+	return appendFrac(dst, us%1000, 3)
+}
+
+// annotationFields writes _annotations_<key> for the first maxAnnotations keys.
+func (e *Encoder) annotationFields(dst []byte, m map[string]string, b budget) []byte {
+	if len(m) == 0 {
+		return dst
+	}
+	e.keys = sortedKeys(e.keys[:0], m)
+	e.makeNames("_annotations_", e.keys, maxAnnotations)
+	for i, k := range e.keys {
+		v := m[k]
+		if i >= maxAnnotations {
+			if v != "" {
+				e.noteCut(len(`,"":""`) + len("_annotations_") + len(k) + escapedLen(v))
+			}
+			continue
+		}
+		dst = strField(e, dst, e.name(i), v, b)
+	}
+	return dst
+}
+
+// extraFields writes _user_extra_<key> for the first maxExtra keys.
+func (e *Encoder) extraFields(dst []byte, m map[string][]string, b budget) []byte {
+	if len(m) == 0 {
+		return dst
+	}
+	e.keys = sortedKeys(e.keys[:0], m)
+	e.makeNames("_user_extra_", e.keys, maxExtra)
+	for i, k := range e.keys {
+		vs := m[k]
+		if i >= maxExtra {
+			if len(vs) > 1 || len(vs) == 1 && vs[0] != "" {
+				e.noteCut(len(`,"":""`) + len("_user_extra_") + len(k) + joinedLen(vs) + 2*(len(vs)-1))
+			}
+			continue
+		}
+		dst = list(e, dst, e.name(i), vs, b)
+	}
+	return dst
+}
+
+func sortedKeys[V any](keys []string, m map[string]V) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// name returns the i-th name made by makeNames.
+func (e *Encoder) name(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = e.nameEnds[i-1]
+	}
+	return e.names[start:e.nameEnds[i]]
+}
+
+// typedSuffixes are the LDP name suffixes that imply a type.
+var typedSuffixes = [...]string{"_int", "_long", "_num", "_float", "_double", "_date", "_bool", "_ip", "_geolocation"}
+
+// makeNames builds the field names prefix+sanitised key of the first n keys:
+// only [A-Za-z0-9_], runs of '_' collapsed, trailing '_' trimmed, key part cut
+// to maxKeyName bytes, "_str" after a typed suffix, "_2", "_3", ... on collision.
+func (e *Encoder) makeNames(prefix string, keys []string, n int) {
+	e.names, e.nameEnds = e.names[:0], e.nameEnds[:0]
+	for i, k := range keys {
+		if i >= n {
+			break
+		}
+		start := len(e.names)
+		e.names = append(e.names, prefix...)
+		for j := 0; j < len(k) && len(e.names)-start-len(prefix) < maxKeyName; j++ {
+			c := k[j]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				c = '_'
+			}
+			if c == '_' && e.names[len(e.names)-1] == '_' {
+				continue
+			}
+			e.names = append(e.names, c)
+		}
+		for len(e.names) > start+1 && e.names[len(e.names)-1] == '_' {
+			e.names = e.names[:len(e.names)-1]
+		}
+		name := e.names[start:]
+		for _, s := range typedSuffixes {
+			if len(name) > len(s) && string(name[len(name)-len(s):]) == s {
+				e.names = append(e.names, "_str"...)
+				break
+			}
+		}
+		end := len(e.names)
+		for dup := 2; e.nameTaken(start, i); dup++ {
+			e.names = strconv.AppendInt(append(e.names[:end], '_'), int64(dup), 10)
+		}
+		e.nameEnds = append(e.nameEnds, len(e.names))
+	}
+}
+
+// nameTaken reports whether the name being built at names[start:] equals one of
+// the first i names.
+func (e *Encoder) nameTaken(start, i int) bool {
+	cand := e.names[start:]
+	for j := range i {
+		if string(e.name(j)) == string(cand) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,229 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/pkg/gelf"
+	"github.com/audittail/audittail/tailer"
+	"github.com/rs/zerolog"
+)
+
+// recorder is a sender that keeps every message and confirms only when told,
+// so the test controls what the server has "received".
+type recorder struct {
+	mu   sync.Mutex
+	msgs [][]byte
+	seq  uint64
+	got  chan struct{}
+}
+
+func (r *recorder) Send(_ context.Context, msg []byte) (uint64, error) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, bytes.Clone(msg))
+	r.seq++
+	s := r.seq
+	r.mu.Unlock()
+	select {
+	case r.got <- struct{}{}:
+	default:
+	}
+	return s, nil
+}
+
+func (r *recorder) waitFor(t *testing.T, n int) [][]byte {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		if len(r.msgs) >= n {
+			out := append([][]byte(nil), r.msgs...)
+			r.mu.Unlock()
+			return out
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.got:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("only %d of %d messages sent", len(r.msgs), n)
+		}
+	}
+}
+
+// marks records checkpoint marks.
+type marks struct {
+	mu  sync.Mutex
+	pos []checkpoint.Position
+}
+
+func (m *marks) Mark(p checkpoint.Position) {
+	m.mu.Lock()
+	m.pos = append(m.pos, p)
+	m.mu.Unlock()
+}
+
+func (m *marks) last() (checkpoint.Position, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.pos) == 0 {
+		return checkpoint.Position{}, 0
+	}
+	return m.pos[len(m.pos)-1], len(m.pos)
+}
+
+func setup(t *testing.T, content string) (*Pipeline, *recorder, *marks, string, context.CancelFunc, chan error) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tc := tailer.Config{Path: path, PollInterval: 20 * time.Millisecond, MaxLineBytes: 1 << 20}
+	tc.SetDefaults()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	tl, err := tailer.New(tc, checkpoint.Position{}, time.Time{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := gelf.Config{Host: "node-1", Stream: "tok"}
+	gc.SetDefaults()
+	enc, err := gelf.NewEncoder(gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{got: make(chan struct{}, 1)}
+	mk := &marks{}
+	p := New(tl, enc, rec, mk, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		tl.Close()
+	})
+	return p, rec, mk, path, cancel, done
+}
+
+const goodLine = `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"%s","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods","verb":"list","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"default","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-21T10:00:00.000001Z","stageTimestamp":"2026-11-21T10:00:00.000201Z"}`
+
+func good(id string) string { return strings.Replace(goodLine, "%s", id, 1) }
+
+func decode(t *testing.T, msg []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(msg, &m); err != nil {
+		t.Fatalf("message is not JSON: %v: %q", err, msg)
+	}
+	return m
+}
+
+func TestCheckpointMovesOnlyOnConfirmation(t *testing.T) {
+	content := good("a") + "\n" + good("b") + "\n\n" + good("c") + "\n"
+	p, rec, mk, _, _, _ := setup(t, content)
+	msgs := rec.waitFor(t, 3)
+	if _, n := mk.last(); n != 0 {
+		t.Fatalf("checkpoint moved before any confirmation (%d marks)", n)
+	}
+	ends := []int64{int64(len(good("a")) + 1), int64(2*len(good("a")) + 2)}
+
+	p.OnConfirm(1)
+	if pos, _ := mk.last(); pos.Offset != ends[0] {
+		t.Fatalf("after confirming 1: offset %d, want %d", pos.Offset, ends[0])
+	}
+	// Confirming 2 covers the blank line after it too (nothing to send for it).
+	p.OnConfirm(2)
+	if pos, _ := mk.last(); pos.Offset != ends[1]+1 {
+		t.Fatalf("after confirming 2: offset %d, want %d", pos.Offset, ends[1]+1)
+	}
+	p.OnConfirm(2) // repeated confirmations are harmless
+	p.OnConfirm(3)
+	if pos, _ := mk.last(); pos.Offset != int64(len(content)) {
+		t.Fatalf("after confirming 3: offset %d, want %d", pos.Offset, len(content))
+	}
+	for i, id := range []string{"a", "b", "c"} {
+		m := decode(t, msgs[i])
+		if m["_auditID"] != id || m["_X-OVH-TOKEN"] != "tok" {
+			t.Fatalf("message %d: %v", i, m)
+		}
+	}
+	st := p.Stats()
+	if st.Sent != 3 || st.Confirmed != 3 || st.SkippedBlank != 1 || st.Lines != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestBadLinesAmongGoodOnes(t *testing.T) {
+	bad := []string{
+		`{"kind": 0}`,
+		`not json at all`,
+		`[1,2,3]`,
+		"{\"auditID\":\"x\xff\xfe\",\"stage\":", // invalid UTF-8, cut short
+		"\x00\x00\x00",
+		`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","stage":"ResponseComplete"}`, // no auditID
+		strings.Repeat("z", 2<<20), // longer than max_line_bytes (1 MiB here)
+	}
+	var b strings.Builder
+	var want []string
+	for i, l := range bad {
+		id := string(rune('a' + i))
+		b.WriteString(good(id) + "\n" + l + "\n")
+		want = append(want, id, "")
+	}
+	b.WriteString(good("last") + "\n")
+	want = append(want, "last")
+	p, rec, _, path, _, _ := setup(t, b.String())
+	msgs := rec.waitFor(t, len(want))
+	for i, msg := range msgs {
+		m := decode(t, msg)
+		if sm, _ := m["short_message"].(string); sm == "" {
+			t.Fatalf("message %d has an empty short_message", i)
+		}
+		if want[i] != "" {
+			if m["_auditID"] != want[i] || m["_parse_error"] != nil {
+				t.Fatalf("message %d: want event %q, got %v", i, want[i], m)
+			}
+			continue
+		}
+		if pe, _ := m["_parse_error"].(string); pe == "" {
+			t.Fatalf("message %d: bad line not flagged _parse_error: %v", i, m)
+		}
+		if m["_source_file"] != path {
+			t.Fatalf("message %d: _source_file %v", i, m["_source_file"])
+		}
+		if len(msg) > 256<<10 {
+			t.Fatalf("message %d is %d bytes", i, len(msg))
+		}
+	}
+	long := decode(t, msgs[2*6+1])
+	if long["_line_truncated_bool"] != "true" {
+		t.Fatalf("long line not flagged: %v", long["_line_truncated_bool"])
+	}
+	if st := p.Stats(); st.ParseErrors != uint64(len(bad)) || st.LongLines != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	_, _, _, _, cancel, done := setup(t, good("a")+"\n")
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v", err)
+		}
+		done <- err // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+}
