@@ -72,9 +72,9 @@ type Pipeline struct {
 	lastSeq   uint64 // sequence number of the last message sent
 	confirmed uint64 // highest sequence number confirmed
 
-	lines, sent, confirmedN, bytes                      atomic.Uint64
+	lines, sent, confirmedN, bytes                     atomic.Uint64
 	parseErrors, partial, longLines, truncated, blanks atomic.Uint64
-	lastConfirmed                                       atomic.Int64
+	lastConfirmed                                      atomic.Int64
 
 	parseLog rateLimit
 }
