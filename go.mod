@@ -3,12 +3,15 @@ module github.com/audittail/audittail
 go 1.26.0
 
 require (
-	github.com/Graylog2/go-gelf v0.0.0-20191017102106-1550ee647df0 // indirect
-	github.com/fsnotify/fsnotify v1.10.1 // indirect
+	github.com/Graylog2/go-gelf v0.0.0-20191017102106-1550ee647df0
+	github.com/fsnotify/fsnotify v1.10.1
+	github.com/rs/zerolog v1.35.1
+	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/sys v0.49.0
+	gopkg.in/natefinch/lumberjack.v2 v2.2.1
+)
+
+require (
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
-	github.com/rs/zerolog v1.35.1 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 )

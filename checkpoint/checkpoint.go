@@ -97,6 +97,7 @@ type Store struct {
 
 	loaded   Position
 	loadedAt time.Time
+	existed  bool
 
 	mu      sync.Mutex
 	pos     Position
@@ -133,7 +134,7 @@ func Open(cfg Config, log zerolog.Logger) (*Store, error) {
 	if st.File != nil {
 		s.loaded, s.pos = *st.File, *st.File
 	}
-	s.loadedAt = st.Updated
+	s.loadedAt, s.existed = st.Updated, true
 	return s, nil
 }
 
@@ -160,9 +161,24 @@ func decode(b []byte) (state, error) {
 }
 
 // Loaded returns the position read from disk by Open and when it was written.
-// ok is false when there was none.
+// ok is false when the checkpoint named no file; savedAt is then still set if
+// a checkpoint file existed (an earlier run started but handled no line).
 func (s *Store) Loaded() (p Position, savedAt time.Time, ok bool) {
 	return s.loaded, s.loadedAt, !s.loaded.IsZero()
+}
+
+// Existed reports whether Open found a checkpoint file.
+func (s *Store) Existed() bool { return s.existed }
+
+// Init writes the checkpoint at start-up when Open found none: with p, the
+// position the agent starts from, or with no file when p is zero. Either way
+// the next start knows an earlier run began at this time, so a crash before
+// the first periodic write cannot make the restart skip a rotated file.
+func (s *Store) Init(p Position) error {
+	s.mu.Lock()
+	s.pos, s.dirty = p, true
+	s.mu.Unlock()
+	return s.Flush()
 }
 
 // Mark records p as the new position in memory. It is written to disk by the
@@ -206,7 +222,11 @@ func (s *Store) Flush() error {
 	s.dirty = false
 	s.mu.Unlock()
 
-	err := writeAtomic(s.cfg.Path, state{Version: Version, Updated: time.Now().UTC(), File: &p})
+	st := state{Version: Version, Updated: time.Now().UTC()}
+	if !p.IsZero() {
+		st.File = &p
+	}
+	err := writeAtomic(s.cfg.Path, st)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -179,3 +179,22 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestInitRecordsAStartWithoutFile(t *testing.T) {
+	cfg := testConfig(t)
+	s, _ := Open(cfg, zerolog.Nop())
+	if s.Existed() {
+		t.Fatal("Existed on first start")
+	}
+	if err := s.Init(Position{}); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, at, ok := s2.Loaded()
+	if ok || at.IsZero() || !s2.Existed() {
+		t.Fatalf("after Init with no file: ok %v savedAt %v existed %v", ok, at, s2.Existed())
+	}
+}

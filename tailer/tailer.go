@@ -95,6 +95,8 @@ type Tailer struct {
 
 	startPos checkpoint.Position
 	startAt  time.Time // when startPos was saved
+	began    checkpoint.Position
+	beganOK  bool
 
 	rotations, truncations, lostFiles atomic.Uint64
 	lag                               atomic.Int64
@@ -356,6 +358,7 @@ func (t *Tailer) finish() {
 	}
 	t.rotations.Add(1)
 	t.lag.Store(0)
+	t.log.Debug().Str("file", cur.name).Int64("offset", t.lr.consumed).Time("rotated", cur.ts).Msg("finished file")
 }
 
 // openNext opens the generation after the last one finished: the oldest
@@ -397,6 +400,7 @@ func (t *Tailer) openNext() (ok bool, err error) {
 				return false, err
 			}
 			t.cur = f
+			t.log.Debug().Str("file", path).Msg("reading rotated backup")
 			return true, nil
 		}
 		if lf == nil {
@@ -458,10 +462,38 @@ func (t *Tailer) openBackup(path string, gz bool, ts time.Time, offset int64) (*
 	return nf, nil
 }
 
+// StartPosition returns the position the tailer started from: the
+// checkpoint's, or the live file and the offset StartAt chose. ok is false
+// when no file was open at start-up.
+func (t *Tailer) StartPosition() (checkpoint.Position, bool) { return t.began, t.beganOK }
+
 // begin positions the tailer at start-up: at the checkpoint's file and offset
 // if that file still exists, else per StartAt in the live file.
 func (t *Tailer) begin() error {
+	err := t.begin1()
+	if err == nil && t.cur != nil {
+		c := t.cur
+		if c.fp == "" && !c.gz {
+			if fp, n, ok, ferr := fingerprintFile(c.f, false); ferr == nil && ok {
+				c.fp, c.fpLen = fp, n
+			}
+		}
+		t.began = checkpoint.Position{Path: c.name, Dev: c.key.dev, Inode: c.key.ino,
+			Fingerprint: c.fp, FingerprintLen: c.fpLen, Offset: t.lr.consumed}
+		t.beganOK = t.began.Offset == 0 || t.began.Fingerprint != ""
+	}
+	return err
+}
+
+func (t *Tailer) begin1() error {
 	p := t.startPos
+	if p.IsZero() && !t.startAt.IsZero() {
+		// An earlier run started at startAt but recorded no file: read every
+		// backup rotated since, then the live file, from their beginnings.
+		t.log.Info().Time("earlier_start", t.startAt).Msg("the checkpoint names no file yet; reading every backup rotated since the earlier start, then the live file")
+		t.after = t.startAt.Add(-time.Millisecond)
+		return nil
+	}
 	if p.IsZero() {
 		return t.beginFresh()
 	}
@@ -475,9 +507,6 @@ func (t *Tailer) begin() error {
 			"the events after its checkpointed offset are lost; reading every newer backup and the live file")
 	// Every backup rotated after the checkpoint was written is newer than the lost file.
 	t.after = t.startAt.Add(-time.Millisecond)
-	if t.after.IsZero() {
-		t.after = time.Unix(0, 0)
-	}
 	return nil
 }
 

@@ -400,3 +400,37 @@ func TestLumberjackRotationStorm(t *testing.T) {
 		t.Fatalf("the test did not exercise rotation: %d rotations, %d gz files", st.Rotations, len(gz))
 	}
 }
+
+func TestEarlierStartWithoutFileReadsBackupsSince(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	earlier := time.Now().UTC()
+	// Before the earlier start: history that must not be read again.
+	old := filepath.Join(dir, "audit-"+earlier.Add(-time.Hour).Format(backupTimeFormat)+".log")
+	appendFile(t, old, "history\n")
+	// After it, the file the earlier run was reading rotated away.
+	appendFile(t, filepath.Join(dir, "audit-"+earlier.Add(time.Second).Format(backupTimeFormat)+".log"), "r1\nr2\n")
+	appendFile(t, cfg.Path, "live\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, earlier)
+	for _, want := range []string{"r1", "r2", "live"} {
+		if l := next(t, tl); string(l.Text) != want {
+			t.Fatalf("got %q, want %q", l.Text, want)
+		}
+	}
+	expectNothing(t, tl)
+}
+
+func TestStartPosition(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.StartAt = StartEnd
+	appendFile(t, cfg.Path, "first\nsecond\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	p, ok := tl.StartPosition()
+	if !ok || p.Offset != 13 || p.FingerprintLen != 5 || p.Path != cfg.Path {
+		t.Fatalf("start position %+v ok %v", p, ok)
+	}
+	missing := testConfig(t, filepath.Join(t.TempDir(), "none"))
+	if _, ok := newTailer(t, missing, checkpoint.Position{}, time.Time{}).StartPosition(); ok {
+		t.Fatal("start position of a missing file")
+	}
+}

@@ -1,0 +1,48 @@
+# audittail — see README.md.
+GO       ?= go
+BIN      := bin/audittail
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+FUZZTIME ?= 30s
+
+.PHONY: all build run test test-short lint tidy-check fuzz bench clean
+
+all: lint test build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/audittail
+
+# The agent on the bundled sample audit log, GELF printed to standard output.
+# It keeps following the file like tail -f: press Ctrl-C to stop. Each run uses
+# a fresh checkpoint, so every run prints the whole sample.
+run: build
+	@dir=$$(mktemp -d) && echo "checkpoint in $$dir; Ctrl-C to stop" >&2 && \
+	$(BIN) --path examples/sample-audit.log --endpoint - --checkpoint $$dir/checkpoint.json \
+		--host sample-node --log-format console
+
+test:
+	$(GO) test -race -count=1 ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+tidy-check:
+	$(GO) mod tidy
+	git diff --exit-code -- go.mod go.sum
+
+# Each fuzz target for a bounded time (FUZZTIME).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/audit
+	$(GO) test -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME) ./pkg/gelf
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./checkpoint
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

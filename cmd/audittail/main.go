@@ -1,0 +1,350 @@
+// Command audittail ships the Kubernetes API server's audit log to a GELF
+// server (OVHcloud Logs Data Platform or Graylog), event by event, without
+// losing any across rotations, crashes or server outages.
+//
+// Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT), 2 for a usage or
+// configuration error, 1 for a runtime failure.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/pkg/config"
+	"github.com/audittail/audittail/pkg/gelf"
+	"github.com/audittail/audittail/pkg/pipeline"
+	"github.com/audittail/audittail/shipper"
+	"github.com/audittail/audittail/tailer"
+	"github.com/rs/zerolog"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; otherwise
+// the module version from the build info is used.
+var version = ""
+
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+
+	// shutdownBudget bounds how long a shutdown waits for the server to
+	// confirm what was sent, so the process exits within 10 s of SIGTERM.
+	shutdownBudget = 7 * time.Second
+	statsInterval  = time.Minute
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError is a mistake in the flags or the configuration (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, showVersion, err := loadConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "audittail: %v\n", err)
+		return exitUsage
+	}
+	if showVersion {
+		fmt.Fprintf(stdout, "audittail %s\n", buildVersion())
+		return exitOK
+	}
+	log := newLogger(cfg.Log, stderr)
+	if err := serve(cfg, log); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			log.Error().Err(err).Msg("invalid configuration")
+			return exitUsage
+		}
+		log.Error().Err(err).Msg("audittail stopped")
+		return exitRuntime
+	}
+	return exitOK
+}
+
+// loadConfig builds the configuration: defaults, then the --config file, then
+// the environment, then flags. It validates the result.
+func loadConfig(args []string, stderr io.Writer) (config.Config, bool, error) {
+	var cfg config.Config
+	fs := flag.NewFlagSet("audittail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: audittail --path FILE --stream TOKEN --endpoint URL --checkpoint FILE
+                 [--stream-file FILE] [--start-at beginning|end] [--config FILE] [--host NAME]
+                 [--ca-cert FILE] [--client-cert FILE --client-key FILE]
+                 [--log-level LEVEL] [--log-format json|console] [--version]
+
+Ships every Kubernetes API server audit event to a GELF server (OVHcloud Logs
+Data Platform or Graylog). Flags override the --config file.
+
+`)
+		fs.PrintDefaults()
+	}
+	var (
+		configFile  = fs.String("config", "", "YAML configuration `file`; flags override it")
+		path        = fs.String("path", tailer.DefaultPath, "audit log `file` written by kube-apiserver (--audit-log-path)")
+		stream      = fs.String("stream", "", "LDP stream write `token`, sent as _X-OVH-TOKEN (prefer --stream-file or $AUDITTAIL_STREAM: flags are visible in the process list)")
+		streamFile  = fs.String("stream-file", "", "`file` holding the LDP stream token")
+		endpoint    = fs.String("endpoint", "", "GELF server: tls://HOST[:PORT] (default port 12202), tcp://HOST[:PORT] (default port 2202), or - for standard output")
+		ckptPath    = fs.String("checkpoint", checkpoint.DefaultPath, "checkpoint `file`")
+		startAt     = fs.String("start-at", string(tailer.StartBeginning), "where to start in a file the checkpoint does not know: beginning or end")
+		host        = fs.String("host", "", "GELF host `name` (default: this node's hostname)")
+		caCert      = fs.String("ca-cert", "", "PEM `file` of CA certificates trusted besides the system roots")
+		clientCert  = fs.String("client-cert", "", "PEM client certificate `file` for mutual TLS")
+		clientKey   = fs.String("client-key", "", "PEM client key `file` for mutual TLS")
+		logLevel    = fs.String("log-level", "info", "log `level`: trace, debug, info, warn, error")
+		logFormat   = fs.String("log-format", string(config.LogJSON), "log format: json or console")
+		showVersion = fs.Bool("version", false, "print the version and exit")
+	)
+	if err := fs.Parse(args); err != nil {
+		return cfg, false, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, false, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if *showVersion {
+		return cfg, true, nil
+	}
+	if *configFile != "" {
+		if err := config.Load(*configFile, &cfg); err != nil {
+			return cfg, false, err
+		}
+	}
+	if tok, ok := os.LookupEnv("AUDITTAIL_STREAM"); ok && tok != "" {
+		cfg.GELF.Stream, cfg.GELF.StreamFile = tok, ""
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["path"] {
+		cfg.Tail.Path = *path
+	}
+	if set["start-at"] {
+		if err := cfg.Tail.StartAt.UnmarshalText([]byte(*startAt)); err != nil {
+			return cfg, false, fmt.Errorf("--start-at: %w", err)
+		}
+	}
+	if set["checkpoint"] {
+		cfg.Checkpoint.Path = *ckptPath
+	}
+	if set["stream-file"] {
+		cfg.GELF.Stream, cfg.GELF.StreamFile = "", *streamFile
+	}
+	if set["stream"] {
+		cfg.GELF.Stream, cfg.GELF.StreamFile = *stream, ""
+	}
+	if set["host"] {
+		cfg.GELF.Host = *host
+	}
+	if set["endpoint"] {
+		cfg.Output.Endpoint = *endpoint
+	}
+	if set["ca-cert"] {
+		cfg.Output.CACert = *caCert
+	}
+	if set["client-cert"] {
+		cfg.Output.ClientCert = *clientCert
+	}
+	if set["client-key"] {
+		cfg.Output.ClientKey = *clientKey
+	}
+	if set["log-level"] {
+		cfg.Log.Level = *logLevel
+	}
+	if set["log-format"] {
+		if err := cfg.Log.Format.UnmarshalText([]byte(*logFormat)); err != nil {
+			return cfg, false, fmt.Errorf("--log-format: %w", err)
+		}
+	}
+	cfg.SetDefaults()
+	if cfg.Output.Endpoint == "" {
+		return cfg, false, errors.New("no endpoint: set --endpoint (e.g. tls://gra1.logs.ovh.com:12202, or - for standard output) or output.endpoint in the config file")
+	}
+	if cfg.GELF.StreamFile != "" {
+		b, err := os.ReadFile(cfg.GELF.StreamFile)
+		if err != nil {
+			return cfg, false, fmt.Errorf("read stream token: %w", err)
+		}
+		cfg.GELF.Stream = strings.TrimSpace(string(b))
+		if cfg.GELF.Stream == "" {
+			return cfg, false, fmt.Errorf("stream token file %s is empty", cfg.GELF.StreamFile)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, false, err
+	}
+	return cfg, false, nil
+}
+
+func newLogger(c config.Log, w io.Writer) zerolog.Logger {
+	lvl, _ := zerolog.ParseLevel(c.Level)
+	if c.Format == config.LogConsole {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// serve runs the agent until SIGTERM or SIGINT, then shuts down in order:
+// stop reading, wait (bounded) for the server to confirm what was sent,
+// write the checkpoint.
+func serve(cfg config.Config, log zerolog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	ckpt, err := checkpoint.Open(cfg.Checkpoint, log.With().Str("component", "checkpoint").Logger())
+	if err != nil {
+		return err
+	}
+	start, savedAt, _ := ckpt.Loaded()
+
+	enc, err := gelf.NewEncoder(cfg.GELF)
+	if err != nil {
+		return usageError{err}
+	}
+	tl, err := tailer.New(cfg.Tail, start, savedAt, log.With().Str("component", "tailer").Logger())
+	if err != nil {
+		return err
+	}
+	defer tl.Close()
+	if !ckpt.Existed() {
+		// Record at once where this first run starts, so that a crash before
+		// the first periodic write cannot skip what rotates meanwhile.
+		pos, _ := tl.StartPosition()
+		if err := ckpt.Init(pos); err != nil {
+			return fmt.Errorf("write initial checkpoint: %w", err)
+		}
+	}
+
+	pipe := pipeline.New(tl, enc, nil, ckpt, log.With().Str("component", "pipeline").Logger())
+	sh, err := shipper.New(cfg.Output, log.With().Str("component", "shipper").Logger(), pipe.OnConfirm)
+	if err != nil {
+		return usageError{err}
+	}
+	pipe.SetSender(sh)
+
+	log.Info().
+		Str("version", buildVersion()).
+		Str("path", cfg.Tail.Path).
+		Str("start_at", string(cfg.Tail.StartAt)).
+		Str("checkpoint", cfg.Checkpoint.Path).
+		Str("endpoint", cfg.Output.Endpoint).
+		Str("host", enc.Host()).
+		Bool("stream_token_set", cfg.GELF.Stream != "").
+		Str("full_message", string(cfg.GELF.FullMessage)).
+		Int("max_message_bytes", cfg.GELF.MaxMessageBytes).
+		Int("window_bytes", cfg.Output.WindowBytes).
+		Str("ca_cert", cfg.Output.CACert).
+		Bool("client_cert", cfg.Output.ClientCert != "").
+		Interface("resume_from", resumeInfo(start)).
+		Msg("audittail starting")
+
+	// The shipper and the checkpoint writer outlive the read loop: they drain
+	// and record what is in flight after reading stops.
+	shipCtx, cancelShip := context.WithCancel(context.Background())
+	defer cancelShip()
+	shipDone := make(chan error, 1)
+	go func() { shipDone <- sh.Run(shipCtx) }()
+	ckptDone := make(chan struct{})
+	ckptStopped := make(chan struct{})
+	go func() { ckpt.Run(ckptDone); close(ckptStopped) }()
+
+	connectCtx, cancelConnect := context.WithTimeout(ctx, cfg.Output.DialTimeout)
+	if err := sh.Connect(connectCtx); err != nil && ctx.Err() == nil {
+		log.Error().Err(err).Msg("cannot reach the log server yet; events wait in the audit log and are sent once it answers")
+	}
+	cancelConnect()
+
+	statsDone := make(chan struct{})
+	go logStats(log, pipe, tl, sh, ckpt, statsDone)
+
+	runErr := pipe.Run(ctx)
+	if errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
+		runErr = nil
+		log.Info().Msg("shutting down: waiting for the server to confirm what was sent")
+	}
+
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), shutdownBudget)
+	closeErr := sh.Close(closeCtx)
+	cancelClose()
+	cancelShip()
+	<-shipDone
+	close(statsDone)
+	close(ckptDone)
+	<-ckptStopped
+	if closeErr != nil {
+		log.Warn().Err(closeErr).Msg("not every event was confirmed before shutdown; they will be sent again at the next start")
+	}
+	if err := ckpt.Close(); err != nil {
+		return errors.Join(runErr, fmt.Errorf("write final checkpoint: %w", err))
+	}
+	logStatsLine(log.Info(), pipe, tl, sh, ckpt).Msg("audittail stopped")
+	return runErr
+}
+
+func resumeInfo(p checkpoint.Position) map[string]any {
+	if p.IsZero() {
+		return nil
+	}
+	return map[string]any{"file": p.Path, "inode": p.Inode, "offset": p.Offset}
+}
+
+func logStats(log zerolog.Logger, pipe *pipeline.Pipeline, tl *tailer.Tailer, sh *shipper.Shipper, ckpt *checkpoint.Store, done <-chan struct{}) {
+	t := time.NewTicker(statsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			logStatsLine(log.Info(), pipe, tl, sh, ckpt).Msg("stats")
+		}
+	}
+}
+
+func logStatsLine(e *zerolog.Event, pipe *pipeline.Pipeline, tl *tailer.Tailer, sh *shipper.Shipper, ckpt *checkpoint.Store) *zerolog.Event {
+	ps, ts, ss, cs := pipe.Stats(), tl.Stats(), sh.Stats(), ckpt.Stats()
+	return e.
+		Uint64("events_read", ps.Lines).
+		Uint64("events_sent", ps.Sent).
+		Uint64("events_shipped", ps.Confirmed).
+		Uint64("bytes_sent", ps.Bytes).
+		Uint64("parse_errors", ps.ParseErrors).
+		Uint64("partial_lines", ps.Partial).
+		Uint64("long_lines", ps.LongLines).
+		Uint64("truncated_messages", ps.Truncated).
+		Int64("lag_bytes", ts.LagBytes).
+		Uint64("rotations", ts.Rotations).
+		Uint64("truncations", ts.Truncations).
+		Uint64("lost_files", ts.LostFiles).
+		Bool("polling", ts.Polling).
+		Uint64("reconnects", ss.Reconnects).
+		Bool("connected", ss.Connected).
+		Uint64("checkpoint_writes", cs.Writes).
+		Uint64("checkpoint_errors", cs.Errors)
+}
