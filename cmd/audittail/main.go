@@ -264,6 +264,14 @@ func serve(cfg config.Config, log zerolog.Logger) error {
 		Interface("resume_from", resumeInfo(start)).
 		Msg("audittail starting")
 
+	// One connection attempt before anything else, for a clear first error
+	// (wrong certificate, unreachable host); Run then keeps retrying.
+	connectCtx, cancelConnect := context.WithTimeout(ctx, cfg.Output.DialTimeout)
+	if err := sh.Connect(connectCtx); err != nil && ctx.Err() == nil {
+		log.Error().Err(err).Msg("cannot reach the log server yet; events wait in the audit log and are sent once it answers")
+	}
+	cancelConnect()
+
 	// The shipper and the checkpoint writer outlive the read loop: they drain
 	// and record what is in flight after reading stops.
 	shipCtx, cancelShip := context.WithCancel(context.Background())
@@ -273,12 +281,6 @@ func serve(cfg config.Config, log zerolog.Logger) error {
 	ckptDone := make(chan struct{})
 	ckptStopped := make(chan struct{})
 	go func() { ckpt.Run(ckptDone); close(ckptStopped) }()
-
-	connectCtx, cancelConnect := context.WithTimeout(ctx, cfg.Output.DialTimeout)
-	if err := sh.Connect(connectCtx); err != nil && ctx.Err() == nil {
-		log.Error().Err(err).Msg("cannot reach the log server yet; events wait in the audit log and are sent once it answers")
-	}
-	cancelConnect()
 
 	statsDone := make(chan struct{})
 	go logStats(log, pipe, tl, sh, ckpt, statsDone)

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/audittail/audittail/shipper/gelftest"
+)
+
+// BenchmarkEndToEnd runs the built binary over a file of b.N realistic
+// Metadata events (about 1.6 KB each) to a GELF test server on 127.0.0.1,
+// once over tcp:// and once over tls://, and reports events/s, input MB/s,
+// the agent's CPU-seconds per 100k events and its peak RSS.
+//
+//	go test -run '^$' -bench EndToEnd -benchtime 200000x ./cmd/audittail
+func BenchmarkEndToEnd(b *testing.B) {
+	for _, transport := range []string{"tcp", "tls"} {
+		b.Run(transport, func(b *testing.B) {
+			dir := b.TempDir()
+			logPath := filepath.Join(dir, "audit.log")
+			f, err := os.Create(logPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := bufio.NewWriterSize(f, 1<<20)
+			var size int64
+			for i := range b.N {
+				n, _ := fmt.Fprintf(w, eventLine, i)
+				size += int64(n)
+			}
+			w.Flush()
+			f.Close()
+
+			opts := gelftest.Options{CountOnly: true}
+			var extra []string
+			if transport == "tls" {
+				pki := gelftest.NewPKI(b)
+				opts.TLS = pki.ServerTLS(tls.NoClientCert)
+				extra = []string{"--ca-cert", pki.CAFile}
+			}
+			srv := gelftest.NewServer(b, opts)
+			args := append([]string{"--path", logPath, "--endpoint", srv.Endpoint(),
+				"--checkpoint", filepath.Join(dir, "ckpt.json"), "--log-level", "warn"}, extra...)
+
+			b.ResetTimer()
+			start := time.Now()
+			a := startAgent(b, nil, args...)
+			srv.WaitFor(b, 10*time.Minute, fmt.Sprintf("%d events", b.N), func([][]byte) bool { return srv.Count() >= b.N })
+			elapsed := time.Since(start)
+			b.StopTimer()
+			rss := peakRSS(a.cmd.Process.Pid)
+			if code := a.stop(b, syscall.SIGTERM); code != 0 {
+				b.Fatalf("exit code %d", code)
+			}
+			ru := a.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+			b.ReportMetric(float64(size)/1e6/elapsed.Seconds(), "MB/s")
+			b.ReportMetric(cpu.Seconds()*100000/float64(b.N), "cpu-s/100k")
+			b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+			if srv.Count() != b.N {
+				b.Fatalf("server counted %d, want %d", srv.Count(), b.N)
+			}
+		})
+	}
+}
+
+// peakRSS reads VmHWM (peak resident set size) of a live process, in bytes.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			kb, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
