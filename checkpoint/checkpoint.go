@@ -7,9 +7,11 @@
 // read again, so a crash can repeat events but never skip one.
 //
 // The file on disk is small versioned JSON, mode 0600, replaced atomically:
-// written to a temporary file in the same directory, fsynced, renamed over the
-// old one, and the directory fsynced. A checkpoint that exists but cannot be
-// read is an error: the agent stops instead of guessing where to start.
+// written to a temporary file in the same directory and fsynced; the current
+// file is renamed to <path>.prev, the new one renamed into place, and the
+// directory fsynced. If the current generation is missing or unreadable after
+// a crash, the previous one is used. A checkpoint of which no generation can
+// be read is an error: the agent stops instead of guessing where to start.
 package checkpoint
 
 import (
@@ -111,31 +113,70 @@ type Store struct {
 var ErrCorrupt = errors.New("checkpoint: unreadable")
 
 // Open loads the checkpoint at cfg.Path. A missing file is not an error (the
-// store starts empty); a file that cannot be read or decoded is, and the error
-// wraps ErrCorrupt and says how to recover.
+// store starts empty). When the file cannot be read or decoded (a crash in the
+// middle of a write, a zero-length file after a power cut), the previous
+// generation, cfg.Path + ".prev", is used instead, with a warning. When
+// neither can be used, the error wraps ErrCorrupt and says how to recover.
 func Open(cfg Config, log zerolog.Logger) (*Store, error) {
 	s := &Store{cfg: cfg, log: log}
-	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
-		return nil, fmt.Errorf("create checkpoint directory %s: %w", filepath.Dir(cfg.Path), err)
+	dir := filepath.Dir(cfg.Path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create checkpoint directory %s: %w", dir, err)
 	}
-	b, err := os.ReadFile(cfg.Path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return s, nil
-	case err != nil:
-		return nil, fmt.Errorf("read checkpoint %s: %w", cfg.Path, err)
+	removeTemps(cfg.Path, log)
+	st, found, err := load(cfg.Path)
+	if err != nil || !found {
+		prev, pfound, perr := load(prevPath(cfg.Path))
+		switch {
+		case pfound && perr == nil:
+			ev := log.Warn().Str("file", prevPath(cfg.Path))
+			if err != nil {
+				ev = ev.AnErr("current_error", err)
+			}
+			ev.Msg("the checkpoint's current generation is missing or unreadable (crash while writing it?); using the previous one: a few events may be sent twice")
+			st, found, err = prev, true, nil
+		case !found && !pfound:
+			return s, nil // a first start
+		case err == nil:
+			err = perr // the current generation is missing and the previous one unreadable
+		}
 	}
-	st, err := decode(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v; to recover, move it aside (mv %s %s.bad) and restart: "+
-			"files the checkpoint does not know are then read from --start-at (default: beginning), "+
-			"which may send events twice but skips none", ErrCorrupt, cfg.Path, err, cfg.Path, cfg.Path)
+		p := cfg.Path
+		return nil, fmt.Errorf("%w: %s: %v; to recover, move both generations aside (mv %s %s.bad; mv %s.prev %s.prev.bad) "+
+			"and restart: the live audit log is then read from --start-at (default: beginning), "+
+			"which may send events twice but skips none of it", ErrCorrupt, p, err, p, p, p, p)
 	}
 	if st.File != nil {
 		s.loaded, s.pos = *st.File, *st.File
 	}
 	s.loadedAt, s.existed = st.Updated, true
 	return s, nil
+}
+
+func prevPath(path string) string { return path + ".prev" }
+
+// load reads and decodes one generation; found is false when it does not exist.
+func load(path string) (st state, found bool, err error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return st, false, nil
+	case err != nil:
+		return st, true, fmt.Errorf("read %s: %w", path, err)
+	}
+	st, err = decode(b)
+	return st, true, err
+}
+
+// removeTemps deletes temporary files left by a crash during a write.
+func removeTemps(path string, log zerolog.Logger) {
+	tmps, _ := filepath.Glob(path + ".tmp-*")
+	for _, t := range tmps {
+		if err := os.Remove(t); err == nil {
+			log.Debug().Str("file", t).Msg("removed a temporary checkpoint file left by a crash")
+		}
+	}
 }
 
 func decode(b []byte) (state, error) {
@@ -296,6 +337,12 @@ func writeAtomic(path string, st state) error {
 	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("write checkpoint %s: %w", path, err)
+	}
+	// Keep the current generation as .prev, then put the new one in place.
+	// A crash between the two renames leaves only .prev, which Open uses.
+	if err := os.Rename(path, prevPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("keep previous checkpoint %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())

@@ -198,3 +198,95 @@ func TestInitRecordsAStartWithoutFile(t *testing.T) {
 		t.Fatalf("after Init with no file: ok %v savedAt %v existed %v", ok, at, s2.Existed())
 	}
 }
+
+// writeTwice leaves generation 1 in .prev and generation 2 current.
+func writeTwice(t *testing.T, cfg Config) (first, second Position) {
+	t.Helper()
+	s, err := Open(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first = Position{Path: "/a", Inode: 7, Fingerprint: "f", FingerprintLen: 1, Offset: 100}
+	second = first
+	second.Offset = 200
+	for _, p := range []Position{first, second} {
+		s.Mark(p)
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return first, second
+}
+
+func loadedOffset(t *testing.T, cfg Config) int64 {
+	t.Helper()
+	s, err := Open(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, ok := s.Loaded()
+	if !ok {
+		t.Fatal("no position loaded")
+	}
+	return p.Offset
+}
+
+func TestPreviousGenerationKept(t *testing.T) {
+	cfg := testConfig(t)
+	first, second := writeTwice(t, cfg)
+	if got := loadedOffset(t, cfg); got != second.Offset {
+		t.Fatalf("current offset %d, want %d", got, second.Offset)
+	}
+	st, found, err := load(prevPath(cfg.Path))
+	if err != nil || !found || st.File.Offset != first.Offset {
+		t.Fatalf("previous generation: %+v found %v err %v", st.File, found, err)
+	}
+}
+
+func TestCrashRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		crash func(t *testing.T, path string) // what a crash or power cut left behind
+	}{
+		{"between the two renames", func(t *testing.T, path string) {
+			os.Remove(path)
+			os.WriteFile(path+".tmp-123", []byte(`{"version":1,"file":{"path":"/a","fingerprint":"f","offset":300}}`), 0o600)
+		}},
+		{"zero-length current file", func(t *testing.T, path string) { os.WriteFile(path, nil, 0o600) }},
+		{"torn current file", func(t *testing.T, path string) {
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, b[:len(b)/2], 0o600)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			first, _ := writeTwice(t, cfg)
+			tc.crash(t, cfg.Path)
+			if got := loadedOffset(t, cfg); got != first.Offset {
+				t.Fatalf("offset %d, want the previous generation's %d", got, first.Offset)
+			}
+			if tmps, _ := filepath.Glob(cfg.Path + ".tmp-*"); len(tmps) != 0 {
+				t.Fatalf("temporary files left: %v", tmps)
+			}
+		})
+	}
+	t.Run("current missing, previous unreadable", func(t *testing.T) {
+		cfg := testConfig(t)
+		writeTwice(t, cfg)
+		os.Remove(cfg.Path)
+		os.WriteFile(prevPath(cfg.Path), []byte("{"), 0o600)
+		if _, err := Open(cfg, zerolog.Nop()); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open: %v; want ErrCorrupt rather than a silent fresh start", err)
+		}
+	})
+	t.Run("both generations unreadable", func(t *testing.T) {
+		cfg := testConfig(t)
+		writeTwice(t, cfg)
+		os.WriteFile(cfg.Path, []byte("{"), 0o600)
+		os.WriteFile(prevPath(cfg.Path), nil, 0o600)
+		_, err := Open(cfg, zerolog.Nop())
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), cfg.Path) {
+			t.Fatalf("Open: %v", err)
+		}
+	})
+}
