@@ -44,6 +44,9 @@ type Position struct {
 	Fingerprint    string `json:"fingerprint,omitempty"`
 	FingerprintLen int    `json:"fingerprint_len,omitempty"`
 	Offset         int64  `json:"offset"`
+	// Size is the file's (decompressed) size when the position was taken: if
+	// the file is gone at the next start, at least Size-Offset bytes were lost.
+	Size int64 `json:"size,omitempty"`
 }
 
 // IsZero reports whether p names no file.

@@ -33,6 +33,7 @@ package tailer
 import (
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -72,7 +73,8 @@ type Stats struct {
 	Truncations      uint64 // files found shorter than what was read (copytruncate)
 	InotifyOverflows uint64
 	LagBytes         int64  // bytes of the current file not yet returned
-	LostFiles        uint64 // checkpointed files found gone at start-up
+	LostFiles        uint64 // generations deleted before they were read to their end
+	LostBytes        uint64 // their unread bytes (a lower bound when only an old size was known)
 	Polling          bool   // true when inotify is unusable and only the poll timer wakes the tailer
 }
 
@@ -98,8 +100,14 @@ type Tailer struct {
 	began    checkpoint.Position
 	beganOK  bool
 
-	rotations, truncations, lostFiles atomic.Uint64
-	lag                               atomic.Int64
+	rotations, truncations, lostFiles, lostBytes atomic.Uint64
+
+	// seen holds the backups not read yet that listings have shown, so that one
+	// deleted before it was read (pruned by lumberjack while the agent was
+	// behind) is reported with its size instead of vanishing silently.
+	seen     map[time.Time]seenBackup
+	lastScan time.Time
+	lag      atomic.Int64
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -113,6 +121,7 @@ type file struct {
 	gz      bool
 	live    bool      // opened through the live path and not seen rotated yet
 	ts      time.Time // rotation time, for backups
+	size    int64     // largest (decompressed) size seen
 	fp      string
 	fpLen   int
 	rotSeen time.Time // when the live file was seen rotated away
@@ -123,9 +132,9 @@ type file struct {
 // the tailer: in the checkpointed file if it still exists, else per StartAt in
 // the live file (or, if there is none yet, at the start of the file that appears).
 func New(cfg Config, start checkpoint.Position, savedAt time.Time, log zerolog.Logger) (*Tailer, error) {
-	path, err := filepath.Abs(cfg.Path)
+	path, err := resolvePath(cfg.Path, log)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %s: %w", cfg.Path, err)
+		return nil, err
 	}
 	t := &Tailer{
 		cfg:      cfg,
@@ -153,6 +162,7 @@ func (t *Tailer) Stats() Stats {
 		InotifyOverflows: t.watch.overflows.Load(),
 		LagBytes:         t.lag.Load(),
 		LostFiles:        t.lostFiles.Load(),
+		LostBytes:        t.lostBytes.Load(),
 		Polling:          t.watch.w == nil || !t.watch.added.Load(),
 	}
 }
@@ -188,7 +198,7 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 			}
 		}
 		cur := t.cur
-		l, ok, err := t.lr.next(cur.src, t.updateLag)
+		l, ok, err := t.lr.next(cur.src, t.onRead)
 		if err != nil {
 			return Line{}, fmt.Errorf("read %s: %w", cur.name, err)
 		}
@@ -250,17 +260,29 @@ func (t *Tailer) emit(l line, partial bool) (Line, error) {
 		Truncated: l.truncated,
 		Pos: checkpoint.Position{
 			Path: cur.name, Dev: cur.key.dev, Inode: cur.key.ino,
-			Fingerprint: cur.fp, FingerprintLen: cur.fpLen, Offset: l.end,
+			Fingerprint: cur.fp, FingerprintLen: cur.fpLen, Offset: l.end, Size: max(cur.size, l.end),
 		},
 	}, nil
 }
 
-func (t *Tailer) updateLag() {
-	if t.cur == nil || t.cur.gz {
+// onRead runs after every read from the file: it keeps the lag current and,
+// while the tailer is behind (reading a backup), looks for backups deleted
+// before they could be read.
+func (t *Tailer) onRead() {
+	cur := t.cur
+	if cur == nil {
 		return
 	}
-	if fi, err := t.cur.f.Stat(); err == nil {
-		t.lag.Store(max(fi.Size()-t.lr.consumed, 0))
+	if !cur.gz {
+		if fi, err := cur.f.Stat(); err == nil {
+			cur.size = max(cur.size, fi.Size())
+		}
+	}
+	t.lag.Store(max(cur.size-t.lr.consumed, 0))
+	if !cur.live && time.Since(t.lastScan) >= time.Second {
+		if bs, err := t.names.list(); err == nil {
+			t.noteBackups(bs)
+		}
 	}
 }
 
@@ -285,6 +307,7 @@ func (t *Tailer) checkLive(cur *file) (rotated bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", cur.name, err)
 	}
+	cur.size = fi.Size()
 	t.lag.Store(max(fi.Size()-t.lr.consumed, 0))
 	if fi.Size() < t.lr.read {
 		t.truncations.Add(1)
@@ -380,6 +403,7 @@ func (t *Tailer) openNext() (ok bool, err error) {
 			}
 			return false, err
 		}
+		t.noteBackups(bs)
 		var next *backup
 		for i := range bs {
 			if !t.after.IsZero() && bs[i].ts.After(t.after) {
@@ -432,9 +456,11 @@ func (t *Tailer) openBackup(path string, gz bool, ts time.Time, offset int64) (*
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
 	d, i := fileID(fi)
-	nf := &file{f: f, src: f, name: path, key: fileKey{d, i}, gz: gz, ts: ts}
+	nf := &file{f: f, src: f, name: path, key: fileKey{d, i}, gz: gz, ts: ts, size: fi.Size()}
 	if gz {
-		if _, err := verifyGzip(f); err != nil {
+		n, err := verifyGzip(f)
+		nf.size = n
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("gzip backup %s is corrupt (%v); not reading it", path, err)
 		}
@@ -502,9 +528,12 @@ func (t *Tailer) begin1() error {
 		return err
 	}
 	t.lostFiles.Add(1)
-	t.log.Error().Str("file", p.Path).Uint64("inode", p.Inode).Int64("offset", p.Offset).
+	lost := max(p.Size-p.Offset, 0)
+	t.lostBytes.Add(uint64(lost))
+	t.log.Error().Str("file", p.Path).Uint64("inode", p.Inode).Int64("offset", p.Offset).Int64("lost_bytes_at_least", lost).
 		Msg("the checkpointed file no longer exists (pruned or replaced while the agent was stopped): " +
-			"the events after its checkpointed offset are lost; reading every newer backup and the live file")
+			"the events after its checkpointed offset are lost; reading every newer backup and the live file " +
+			"(keep the agent running, or raise --audit-log-maxbackup, to avoid this)")
 	// Every backup rotated after the checkpoint was written is newer than the lost file.
 	t.after = t.startAt.Add(-time.Millisecond)
 	return nil
@@ -616,4 +645,105 @@ func (t *Tailer) resume(p checkpoint.Position) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// seenBackup is a backup a listing showed and that has not been read yet.
+type seenBackup struct {
+	path string
+	size int64 // bytes of content (decompressed size for .gz)
+}
+
+// noteBackups records the unread backups in a listing and reports every
+// earlier-seen unread backup that is gone from it: lumberjack deleted it
+// (--audit-log-maxbackup or --audit-log-maxage) before the agent read it.
+func (t *Tailer) noteBackups(bs []backup) {
+	t.lastScan = time.Now()
+	if t.after.IsZero() {
+		return // not reading backups: those in the directory are history
+	}
+	if t.seen == nil {
+		t.seen = map[time.Time]seenBackup{}
+	}
+	present := make(map[time.Time]bool, len(bs))
+	for _, b := range bs {
+		if !b.ts.After(t.after) {
+			continue
+		}
+		present[b.ts] = true
+		path, gz := b.path()
+		if old, ok := t.seen[b.ts]; ok && old.path == path {
+			continue
+		}
+		if size, ok := contentSize(path, gz); ok {
+			t.seen[b.ts] = seenBackup{path: path, size: size}
+		}
+	}
+	for ts, sb := range t.seen {
+		switch {
+		case !ts.After(t.after):
+			delete(t.seen, ts) // read (or being read)
+		case !present[ts] && (t.cur == nil || t.cur.ts != ts):
+			delete(t.seen, ts)
+			t.lostFiles.Add(1)
+			t.lostBytes.Add(uint64(sb.size))
+			t.log.Error().Str("file", sb.path).Int64("lost_bytes", sb.size).
+				Msg("a rotated audit log was deleted before the agent could read it (the agent was behind, " +
+					"and --audit-log-maxbackup or --audit-log-maxage was reached): its events are lost")
+		}
+	}
+}
+
+// contentSize returns a backup's size: the file size, or for .gz the
+// uncompressed size from its trailer (modulo 4 GiB, as gzip stores it).
+func contentSize(path string, gz bool) (int64, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, false
+	}
+	if !gz {
+		return fi.Size(), true
+	}
+	var tr [4]byte
+	if fi.Size() < 18 {
+		return 0, false
+	}
+	if _, err := f.ReadAt(tr[:], fi.Size()-4); err != nil {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint32(tr[:])), true
+}
+
+// resolvePath makes path absolute and resolves symbolic links in it, so that
+// backups are looked for where lumberjack renames the file: a symlinked
+// directory (/var/log/kubernetes -> /data/logs) or a symlink to the file
+// itself are followed once, at start-up.
+func resolvePath(path string, log zerolog.Logger) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", path, err)
+	}
+	dir, base := filepath.Split(abs)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("resolve %s: %w", dir, err)
+	}
+	resolved := filepath.Join(dir, base)
+	if fi, err := os.Lstat(resolved); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(resolved)
+		if err != nil {
+			return "", fmt.Errorf("resolve symbolic link %s: %w", resolved, err)
+		}
+		resolved = target
+	}
+	if resolved != abs {
+		log.Info().Str("path", abs).Str("resolved", resolved).
+			Msg("following symbolic links: rotated backups are looked for next to the resolved file")
+	}
+	return resolved, nil
 }

@@ -434,3 +434,88 @@ func TestStartPosition(t *testing.T) {
 		t.Fatal("start position of a missing file")
 	}
 }
+
+func TestBackupDeletedBeforeReadIsCountedExactly(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := testConfig(t, dir)
+			earlier := time.Now().UTC()
+			name := func(d time.Duration) string {
+				return filepath.Join(dir, "audit-"+earlier.Add(d).Format(backupTimeFormat)+".log")
+			}
+			appendFile(t, name(1*time.Second), "b1\nb2\n")
+			lostContent := "c1 will be lost\nc2 too\n"
+			appendFile(t, name(2*time.Second), lostContent)
+			if gz {
+				gzipFile(t, name(2*time.Second))
+			}
+			appendFile(t, name(3*time.Second), "d1\n")
+			appendFile(t, cfg.Path, "live\n")
+			tl := newTailer(t, cfg, checkpoint.Position{}, earlier) // an earlier run recorded no file
+			if l := next(t, tl); string(l.Text) != "b1" {
+				t.Fatalf("got %q", l.Text)
+			}
+			// lumberjack prunes the unread backup while the agent is behind.
+			os.Remove(name(2 * time.Second))
+			os.Remove(name(2*time.Second) + ".gz")
+			for _, want := range []string{"b2", "d1", "live"} {
+				if l := next(t, tl); string(l.Text) != want {
+					t.Fatalf("got %q, want %q", l.Text, want)
+				}
+			}
+			st := tl.Stats()
+			if st.LostFiles != 1 || st.LostBytes != uint64(len(lostContent)) {
+				t.Fatalf("lost files %d bytes %d; want 1 and %d", st.LostFiles, st.LostBytes, len(lostContent))
+			}
+		})
+	}
+}
+
+func TestCheckpointedFileGoneCountsUnreadBytes(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	appendFile(t, cfg.Path, "now\n")
+	gone := checkpoint.Position{Path: filepath.Join(dir, "audit-old.log"), Inode: 1, Fingerprint: "00", FingerprintLen: 2, Offset: 1000, Size: 4096}
+	tl := newTailer(t, cfg, gone, time.Now().Add(-time.Minute))
+	if l := next(t, tl); string(l.Text) != "now" {
+		t.Fatalf("got %q", l.Text)
+	}
+	if st := tl.Stats(); st.LostFiles != 1 || st.LostBytes != 3096 {
+		t.Fatalf("lost files %d bytes %d; want 1 and 3096", st.LostFiles, st.LostBytes)
+	}
+}
+
+func TestSymlinkedPath(t *testing.T) {
+	for _, kind := range []string{"directory", "file"} {
+		t.Run(kind, func(t *testing.T) {
+			root := t.TempDir()
+			realDir := filepath.Join(root, "data")
+			os.MkdirAll(realDir, 0o700)
+			realPath := filepath.Join(realDir, "audit.log")
+			var cfg Config
+			if kind == "directory" {
+				os.Symlink(realDir, filepath.Join(root, "link"))
+				cfg = testConfig(t, filepath.Join(root, "link"))
+			} else {
+				cfg = testConfig(t, root)
+				appendFile(t, realPath, "")
+				os.Symlink(realPath, cfg.Path)
+			}
+			appendFile(t, realPath, "a1\n")
+			tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+			next(t, tl)
+			// Two rotations in the real directory while the reader waits.
+			appendFile(t, realPath, "a2\n")
+			os.Rename(realPath, filepath.Join(realDir, "audit-2026-11-21T10-00-01.000.log"))
+			appendFile(t, realPath, "b1\n")
+			os.Rename(realPath, filepath.Join(realDir, "audit-2026-11-21T10-00-02.000.log"))
+			appendFile(t, realPath, "c1\n")
+			for _, want := range []string{"a2", "b1", "c1"} {
+				if l := next(t, tl); string(l.Text) != want {
+					t.Fatalf("got %q, want %q", l.Text, want)
+				}
+			}
+		})
+	}
+}

@@ -344,6 +344,7 @@ func logStatsLine(e *zerolog.Event, pipe *pipeline.Pipeline, tl *tailer.Tailer, 
 		Uint64("rotations", ts.Rotations).
 		Uint64("truncations", ts.Truncations).
 		Uint64("lost_files", ts.LostFiles).
+		Uint64("lost_bytes", ts.LostBytes).
 		Bool("polling", ts.Polling).
 		Uint64("reconnects", ss.Reconnects).
 		Bool("connected", ss.Connected).
