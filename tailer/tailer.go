@@ -420,6 +420,12 @@ func (t *Tailer) openNext() (ok bool, err error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // compressed or pruned meanwhile: list again
 			}
+			var ce *corruptGzipError
+			if errors.As(err, &ce) {
+				t.skipCorrupt(ce, next.ts, 0)
+				attempt = 0
+				continue
+			}
 			if err != nil {
 				return false, err
 			}
@@ -462,7 +468,7 @@ func (t *Tailer) openBackup(path string, gz bool, ts time.Time, offset int64) (*
 		nf.size = n
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("gzip backup %s is corrupt (%v); not reading it", path, err)
+			return nil, &corruptGzipError{path: path, size: fi.Size(), err: err}
 		}
 		zr, err := gzip.NewReader(io.NewSectionReader(f, 0, 1<<62))
 		if err != nil {
@@ -636,6 +642,11 @@ func (t *Tailer) resume(p checkpoint.Position) (bool, error) {
 		if errors.Is(err, fs.ErrNotExist) && !gz {
 			return t.resume(p) // compressed just now: look again
 		}
+		var ce *corruptGzipError
+		if errors.As(err, &ce) {
+			t.skipCorrupt(ce, b.ts, p.Offset)
+			return true, nil // go on with the generations after it
+		}
 		if err != nil {
 			return false, err
 		}
@@ -746,4 +757,29 @@ func resolvePath(path string, log zerolog.Logger) (string, error) {
 			Msg("following symbolic links: rotated backups are looked for next to the resolved file")
 	}
 	return resolved, nil
+}
+
+// corruptGzipError is a gzipped backup that fails its CRC or length check,
+// or is not gzip at all. None of its lines is handed on.
+type corruptGzipError struct {
+	path string
+	size int64 // compressed size
+	err  error
+}
+
+func (e *corruptGzipError) Error() string {
+	return fmt.Sprintf("gzip backup %s is corrupt: %v", e.path, e.err)
+}
+
+// skipCorrupt reports a corrupt backup as lost and moves past it, so one bad
+// file never stops the agent (a restart would meet it again).
+func (t *Tailer) skipCorrupt(ce *corruptGzipError, ts time.Time, offset int64) {
+	t.lostFiles.Add(1)
+	t.lostBytes.Add(uint64(ce.size))
+	t.log.Error().Str("file", ce.path).Int64("compressed_bytes", ce.size).Int64("offset", offset).AnErr("reason", ce.err).
+		Msg("a rotated audit log is corrupt (failed gzip check); none of it is shipped and it is skipped: its events are lost")
+	if ts.After(t.after) {
+		t.after = ts
+	}
+	delete(t.seen, ts)
 }

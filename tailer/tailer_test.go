@@ -519,3 +519,81 @@ func TestSymlinkedPath(t *testing.T) {
 		})
 	}
 }
+
+func TestCorruptGzipIsSkippedAndCounted(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	earlier := time.Now().UTC()
+	name := func(d time.Duration) string {
+		return filepath.Join(dir, "audit-"+earlier.Add(d).Format(backupTimeFormat)+".log")
+	}
+	appendFile(t, name(time.Second), "a1\n")
+	appendFile(t, name(2*time.Second), "bad1\nbad2\n")
+	gzipFile(t, name(2*time.Second))
+	gz := name(2*time.Second) + ".gz"
+	b, _ := os.ReadFile(gz)
+	b[len(b)-6] ^= 0xff // break the CRC
+	os.WriteFile(gz, b, 0o600)
+	appendFile(t, name(3*time.Second), "c1\n")
+	appendFile(t, cfg.Path, "live\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, earlier)
+	for _, want := range []string{"a1", "c1", "live"} {
+		if l := next(t, tl); string(l.Text) != want {
+			t.Fatalf("got %q, want %q (no line of a corrupt gzip may be handed on)", l.Text, want)
+		}
+	}
+	if st := tl.Stats(); st.LostFiles != 1 || st.LostBytes != uint64(len(b)) {
+		t.Fatalf("lost files %d bytes %d; want 1 and %d", st.LostFiles, st.LostBytes, len(b))
+	}
+}
+
+func TestPlainPreferredOverPartialGzip(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	earlier := time.Now().UTC()
+	plain := filepath.Join(dir, "audit-"+earlier.Add(time.Second).Format(backupTimeFormat)+".log")
+	appendFile(t, plain, "p1\np2\n")
+	// lumberjack's compression in progress: a half-written .gz beside the plain file.
+	os.WriteFile(plain+".gz", []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}, 0o600)
+	appendFile(t, cfg.Path, "live\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, earlier)
+	for _, want := range []string{"p1", "p2", "live"} {
+		if l := next(t, tl); string(l.Text) != want {
+			t.Fatalf("got %q, want %q", l.Text, want)
+		}
+	}
+	if st := tl.Stats(); st.LostFiles != 0 {
+		t.Fatalf("lost files %d", st.LostFiles)
+	}
+}
+
+func TestDeleteAndRecreate(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	appendFile(t, cfg.Path, "old-1\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	next(t, tl)
+	appendFile(t, cfg.Path, "old-2\n")
+	os.Remove(cfg.Path)
+	appendFile(t, cfg.Path, "new-1\n")
+	for _, want := range []string{"old-2", "new-1"} {
+		if l := next(t, tl); string(l.Text) != want {
+			t.Fatalf("got %q, want %q", l.Text, want)
+		}
+	}
+}
+
+func TestTruncatedWhileStoppedAndGrownBack(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	appendFile(t, cfg.Path, "first line of the old file\nsecond\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	next(t, tl)
+	pos := next(t, tl).Pos
+	tl.Close()
+	// copytruncate while the agent was stopped, then more than pos.Offset bytes written.
+	os.Truncate(cfg.Path, 0)
+	appendFile(t, cfg.Path, "a new first line, longer than the old offset\nnext\n")
+	tl = newTailer(t, cfg, pos, time.Now())
+	if l := next(t, tl); l.Start != 0 || !strings.HasPrefix(string(l.Text), "a new first line") {
+		t.Fatalf("got %q at %d; want the new content from offset 0", l.Text, l.Start)
+	}
+}
