@@ -46,3 +46,13 @@ bench:
 
 clean:
 	rm -rf bin
+
+# Torture suite (torture/README.md): the built agent end to end under
+# rotation, kills, server faults, copytruncate and hostile lines.
+# TORTURE_DURATION is how long the writer runs in each scenario.
+.PHONY: torture torture-short
+torture:
+	TORTURE_DURATION=60s $(GO) test -count=1 -v -timeout 60m ./torture/
+
+torture-short:
+	$(GO) test -count=1 -v ./torture/

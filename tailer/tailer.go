@@ -548,6 +548,9 @@ func (t *Tailer) begin1() error {
 func (t *Tailer) beginFresh() error {
 	f, err := os.Open(t.path)
 	if errors.Is(err, fs.ErrNotExist) {
+		// Everything written from now on is to be read: generations rotated
+		// before the first read are backups newer than this moment.
+		t.after = time.Now().UTC().Add(-time.Millisecond)
 		t.log.Info().Str("file", t.path).Msg("waiting for the audit log to appear")
 		return nil
 	}

@@ -597,3 +597,20 @@ func TestTruncatedWhileStoppedAndGrownBack(t *testing.T) {
 		t.Fatalf("got %q at %d; want the new content from offset 0", l.Text, l.Start)
 	}
 }
+
+func TestFileAppearsAndRotatesBeforeFirstRead(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{}) // no file yet
+	// Before the first Next, the log appears and rotates twice.
+	appendFile(t, cfg.Path, "g1\n")
+	os.Rename(cfg.Path, filepath.Join(dir, "audit-"+time.Now().UTC().Add(time.Second).Format(backupTimeFormat)+".log"))
+	appendFile(t, cfg.Path, "g2\n")
+	os.Rename(cfg.Path, filepath.Join(dir, "audit-"+time.Now().UTC().Add(2*time.Second).Format(backupTimeFormat)+".log"))
+	appendFile(t, cfg.Path, "g3\n")
+	for _, want := range []string{"g1", "g2", "g3"} {
+		if l := next(t, tl); string(l.Text) != want {
+			t.Fatalf("got %q, want %q", l.Text, want)
+		}
+	}
+}
