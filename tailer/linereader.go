@@ -84,7 +84,7 @@ func (lr *lineReader) next(src io.Reader, onRead func()) (l line, ok bool, err e
 				lr.inLong, lr.longSize = false, 0
 				lr.longOut = true // released on the next call
 			} else {
-				l = line{text: seg, size: int64(len(seg))}
+				l = line{text: seg[:min(len(seg), lr.max)], size: int64(len(seg))}
 			}
 			l.truncated = l.size > int64(len(l.text))
 			l.start = lr.consumed
@@ -133,7 +133,8 @@ func (lr *lineReader) fragment() line {
 		lr.appendLong(lr.buf[lr.r:lr.w])
 		l = line{text: lr.long, size: lr.longSize}
 	} else {
-		l = line{text: lr.buf[lr.r:lr.w], size: int64(lr.w - lr.r)}
+		n := lr.w - lr.r
+		l = line{text: lr.buf[lr.r : lr.r+min(n, lr.max)], size: int64(n)}
 	}
 	l.truncated = l.size > int64(len(l.text))
 	l.start, l.end = start, start+l.size

@@ -614,3 +614,14 @@ func TestFileAppearsAndRotatesBeforeFirstRead(t *testing.T) {
 		}
 	}
 }
+
+func TestLineLongerThanMaxButShorterThanReadBuffer(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.MaxLineBytes = 64 << 10
+	long := strings.Repeat("y", 100<<10) // under the 256 KiB read buffer
+	appendFile(t, cfg.Path, long+"\n")
+	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
+	if l := next(t, tl); !l.Truncated || len(l.Text) != cfg.MaxLineBytes || l.Size != int64(len(long)) {
+		t.Fatalf("truncated %v len %d size %d", l.Truncated, len(l.Text), l.Size)
+	}
+}
