@@ -2,18 +2,16 @@ package torture
 
 import (
 	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/audittail/audittail/internal/agenttest"
 )
 
 // binary is the agent, built once by TestMain.
@@ -24,46 +22,22 @@ func TestMain(m *testing.M) {
 	if testing.Short() { // every scenario skips itself; nothing to build
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "audittail-torture-")
+	bin, cleanup, err := agenttest.Build("../cmd/audittail")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "audittail")
-	out, err := exec.Command("go", "build", "-o", binary, "../cmd/audittail").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build audittail: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
-}
-
-// syncBuffer collects an agent's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // agentRun is one process of the agent.
 type agentRun struct {
 	n      int // 1 for the first start
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *agenttest.Buffer
 	done   chan struct{}
 	how    string // how it ended: "SIGTERM exit 0", "SIGKILL", ...
 }
@@ -81,10 +55,10 @@ func (a *agentRun) running() bool {
 // with the same flags (and so the same checkpoint), and keeps their peak RSS
 // and logs.
 type agents struct {
-	t      *testing.T
-	args   []string
-	runs   []*agentRun
-	peakKB int64 // max VmHWM over the processes, read just before each stop
+	t    *testing.T
+	args []string
+	runs []*agentRun
+	peak int64 // max VmHWM over the processes, in bytes, read just before each stop
 }
 
 func newAgents(t *testing.T, args ...string) *agents {
@@ -106,7 +80,7 @@ func newAgents(t *testing.T, args ...string) *agents {
 // start starts a new agent process.
 func (g *agents) start() *agentRun {
 	g.t.Helper()
-	a := &agentRun{n: len(g.runs) + 1, cmd: exec.Command(binary, g.args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	a := &agentRun{n: len(g.runs) + 1, cmd: exec.Command(binary, g.args...), stderr: &agenttest.Buffer{}, done: make(chan struct{})}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		g.t.Fatalf("start agent: %v", err)
@@ -142,8 +116,8 @@ func (g *agents) waitStarted(a *agentRun) {
 // It returns the exit code (-1 when killed by a signal).
 func (g *agents) stop(a *agentRun, sig syscall.Signal) int {
 	g.t.Helper()
-	if kb := vmHWM(a.cmd.Process.Pid); kb > g.peakKB {
-		g.peakKB = kb
+	if rss := agenttest.PeakRSS(a.cmd.Process.Pid); rss > g.peak {
+		g.peak = rss
 	}
 	a.cmd.Process.Signal(sig)
 	select {
@@ -157,7 +131,7 @@ func (g *agents) stop(a *agentRun, sig syscall.Signal) int {
 }
 
 // peakMiB is the peak RSS in MiB.
-func (g *agents) peakMiB() float64 { return float64(g.peakKB) / 1024 }
+func (g *agents) peakMiB() float64 { return float64(g.peak) / (1 << 20) }
 
 // dumpLogs logs, for every process, its warnings and errors and the end of
 // its log.
@@ -178,7 +152,7 @@ func (g *agents) dumpLogs() {
 			notable = append(notable[:20], append([]string{fmt.Sprintf("... %d more ...", len(notable)-40)}, notable[len(notable)-20:]...)...)
 		}
 		g.t.Logf("agent #%d (%s): warnings, errors, resume and truncation lines:\n%s\nend of its log:\n%s",
-			a.n, a.how, strings.Join(notable, "\n"), tail(s, 3000))
+			a.n, a.how, strings.Join(notable, "\n"), agenttest.Tail(s, 3000))
 	}
 }
 
@@ -191,29 +165,4 @@ func (a *agentRun) resumeLines() []string {
 		}
 	}
 	return out
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
-}
-
-// vmHWM returns the peak resident set size of a live process, in KiB, or 0.
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
 }

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/audittail/audittail/internal/agenttest"
 	"github.com/audittail/audittail/shipper/gelftest"
 )
 
@@ -60,7 +59,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
-			rss := peakRSS(a.cmd.Process.Pid)
+			rss := agenttest.PeakRSS(a.cmd.Process.Pid)
 			if code := a.stop(b, syscall.SIGTERM); code != 0 {
 				b.Fatalf("exit code %d", code)
 			}
@@ -75,19 +74,4 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 		})
 	}
-}
-
-// peakRSS reads VmHWM (peak resident set size) of a live process, in bytes.
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			kb, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audittail/audittail/internal/agenttest"
 	"github.com/audittail/audittail/shipper/gelftest"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
@@ -28,51 +29,29 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "audittail-e2e-")
+	bin, cleanup, err := agenttest.Build(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "audittail")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build audittail: %v\n%s", err, out)
-		os.Exit(1)
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
 // agent is one run of the built binary.
 type agent struct {
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *agenttest.Buffer
+	stderr *agenttest.Buffer
 	done   chan struct{}
 	err    error
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func startAgent(t testing.TB, env []string, args ...string) *agent {
 	t.Helper()
-	a := &agent{cmd: exec.Command(binary, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	a := &agent{cmd: exec.Command(binary, args...), stdout: &agenttest.Buffer{}, stderr: &agenttest.Buffer{}, done: make(chan struct{})}
 	a.cmd.Stdout, a.cmd.Stderr = a.stdout, a.stderr
 	a.cmd.Env = append(os.Environ(), env...)
 	if err := a.cmd.Start(); err != nil {
@@ -94,17 +73,10 @@ func startAgent(t testing.TB, env []string, args ...string) *agent {
 			<-a.done
 		}
 		if t.Failed() {
-			t.Logf("agent stderr:\n%s", tail(a.stderr.String(), 30000))
+			t.Logf("agent stderr:\n%s", agenttest.Tail(a.stderr.String(), 30000))
 		}
 	})
 	return a
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
 }
 
 // waitStarted waits for the start-up log line: by then the agent holds the

@@ -36,19 +36,6 @@ func BenchmarkEncodeOnlyMetadata(b *testing.B) {
 	}
 }
 
-// BenchmarkParse is audit.Parse alone, for comparison with pkg/audit's own.
-func BenchmarkParse(b *testing.B) {
-	line := []byte(metadataLine)
-	var ev audit.Event
-	b.ReportAllocs()
-	b.SetBytes(int64(len(line)))
-	for b.Loop() {
-		if err := audit.Parse(line, &ev); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkEncodeTruncated1MiB is the slow path: a 1 MiB RequestResponse event
 // cut by step 1 under the default cap.
 func BenchmarkEncodeTruncated1MiB(b *testing.B) {
