@@ -157,6 +157,11 @@ func TestCheckpointMovesOnlyOnConfirmation(t *testing.T) {
 			t.Fatalf("message %d: %v", i, m)
 		}
 	}
+	// The recorder holds a message as soon as Send is entered; the pipeline
+	// counts it once Send has returned.
+	for deadline := time.Now().Add(5 * time.Second); p.Stats().Sent < 3 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	st := p.Stats()
 	if st.Sent != 3 || st.Confirmed != 3 || st.SkippedBlank != 1 || st.Lines != 4 {
 		t.Fatalf("stats %+v", st)
