@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/internal/agenttest"
 	"github.com/rs/zerolog"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
@@ -346,6 +347,11 @@ func TestLumberjackRotationStorm(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
 	lj := &lumberjack.Logger{Filename: cfg.Path, MaxSize: 1, Compress: true}
+	t.Cleanup(func() { // before TempDir's removal: lumberjack gzips in the background
+		if err := agenttest.WaitCompressed(dir, time.Minute); err != nil {
+			t.Error(err)
+		}
+	})
 	w := &seqWriter{lj: lj, padding: strings.Repeat("p", 1500)}
 	// The first event exists before the tailer starts.
 	if err := w.write(0); err != nil {

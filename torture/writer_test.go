@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audittail/audittail/internal/agenttest"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
@@ -185,21 +186,10 @@ func (p *pacer) wait(n int) {
 	time.Sleep(max(d, time.Millisecond))
 }
 
-// settle waits (at most 60 s) until lumberjack's background goroutine has
-// gzipped every backup, so that it does not write into a directory that the
-// test is removing.
+// settle waits (at most 60 s) until lumberjack has gzipped every backup.
 func settle(t *testing.T, dir string) {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		plain, _ := filepath.Glob(filepath.Join(dir, "audit-*.log"))
-		if len(plain) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Logf("lumberjack still has %d backups to gzip after 60 s: %v", len(plain), plain)
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := agenttest.WaitCompressed(dir, 60*time.Second); err != nil {
+		t.Log(err)
 	}
 }
 

@@ -131,7 +131,12 @@ type auditWriter struct {
 	n       atomic.Int64
 }
 
-func newAuditWriter(path string) *auditWriter {
+func newAuditWriter(t testing.TB, path string) *auditWriter {
+	t.Cleanup(func() { // before TempDir's removal: lumberjack gzips in the background
+		if err := agenttest.WaitCompressed(filepath.Dir(path), time.Minute); err != nil {
+			t.Error(err)
+		}
+	})
 	return &auditWriter{lj: &lumberjack.Logger{Filename: path, MaxSize: 1, Compress: true}}
 }
 
@@ -214,7 +219,7 @@ func TestEndToEndTLSWithRotation(t *testing.T) {
 	srv := gelftest.NewServer(t, gelftest.Options{TLS: pki.ServerTLS(tls.NoClientCert)})
 	logPath := filepath.Join(dir, "audit", "audit.log")
 	ckpt := filepath.Join(dir, "state", "checkpoint.json")
-	w := newAuditWriter(logPath)
+	w := newAuditWriter(t, logPath)
 	w.write(t, 100, 0) // some history before the agent starts
 
 	a := startAgent(t, []string{"AUDITTAIL_STREAM=tok-e2e"},
@@ -274,7 +279,7 @@ func TestRestartLosesNothing(t *testing.T) {
 			srv := gelftest.NewServer(t, gelftest.Options{})
 			logPath := filepath.Join(dir, "audit.log")
 			ckpt := filepath.Join(dir, "checkpoint.json")
-			w := newAuditWriter(logPath)
+			w := newAuditWriter(t, logPath)
 			args := []string{"--path", logPath, "--endpoint", srv.Endpoint(), "--checkpoint", ckpt}
 
 			t.Cleanup(func() {

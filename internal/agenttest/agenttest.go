@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Build compiles the audittail command in pkgDir (a path to cmd/audittail)
@@ -74,4 +75,22 @@ func Tail(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
+}
+
+// WaitCompressed waits until lumberjack's background goroutine has gzipped
+// every backup in dir (no plain audit-*.log is left), so that it does not
+// write into a directory a test is removing. lumberjack's Close does not wait
+// for it. It gives up after timeout and says what is left.
+func WaitCompressed(dir string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		plain, _ := filepath.Glob(filepath.Join(dir, "audit-*.log"))
+		if len(plain) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lumberjack still has %d backups to gzip after %s: %v", len(plain), timeout, plain)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
