@@ -34,6 +34,9 @@ type Stats struct {
 	Reconnects       uint64 // connections established after the first one
 	Connected        bool   // a connection is up (always true for stdout once running)
 	LastError        string // the last connection error, "" if none yet
+	// OldestUnconfirmed is when the oldest message still in the window was
+	// accepted by Send; zero when the window is empty.
+	OldestUnconfirmed time.Time
 }
 
 // Shipper writes GELF messages to one endpoint and tells its caller which
@@ -113,6 +116,7 @@ type Shipper struct {
 	space     sync.Cond     // window shrank, Close, or a waiting Send's ctx ended
 	wake      chan struct{} // capacity 1: new frame or Close, for the driver
 	frames    [][]byte      // the window: frames[head:] hold sequence numbers confirmed+1..lastSeq
+	sentAt    []int64       // when Send accepted frames[i] (Unix nanoseconds), in step with frames
 	head      int
 	winBytes  int
 	lastSeq   uint64
@@ -210,6 +214,7 @@ func (s *Shipper) Send(ctx context.Context, msg []byte) (uint64, error) {
 		return 0, err
 	}
 	s.frames = append(s.frames, frame)
+	s.sentAt = append(s.sentAt, time.Now().UnixNano())
 	s.winBytes += len(frame)
 	s.lastSeq++
 	seq := s.lastSeq
@@ -261,16 +266,21 @@ func (s *Shipper) notify() {
 func (s *Shipper) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var oldest time.Time
+	if s.head < len(s.frames) {
+		oldest = time.Unix(0, s.sentAt[s.head])
+	}
 	return Stats{
-		Sent:             s.lastSeq,
-		Confirmed:        s.confirmed,
-		Unconfirmed:      int(s.lastSeq - s.confirmed),
-		UnconfirmedBytes: s.winBytes,
-		BytesWritten:     s.bytesWritten.Load(),
-		Resent:           s.resent.Load(),
-		Reconnects:       s.reconnects.Load(),
-		Connected:        s.connected,
-		LastError:        s.lastErr,
+		OldestUnconfirmed: oldest,
+		Sent:              s.lastSeq,
+		Confirmed:         s.confirmed,
+		Unconfirmed:       int(s.lastSeq - s.confirmed),
+		UnconfirmedBytes:  s.winBytes,
+		BytesWritten:      s.bytesWritten.Load(),
+		Resent:            s.resent.Load(),
+		Reconnects:        s.reconnects.Load(),
+		Connected:         s.connected,
+		LastError:         s.lastErr,
 	}
 }
 
@@ -463,11 +473,12 @@ func (s *Shipper) confirm(seq uint64) {
 	s.confirmed = seq
 	switch {
 	case s.head == len(s.frames):
-		s.frames, s.head = s.frames[:0], 0
+		s.frames, s.sentAt, s.head = s.frames[:0], s.sentAt[:0], 0
 	case s.head >= 1024 && 2*s.head >= len(s.frames):
 		n := copy(s.frames, s.frames[s.head:])
+		copy(s.sentAt, s.sentAt[s.head:])
 		clear(s.frames[n:])
-		s.frames, s.head = s.frames[:n], 0
+		s.frames, s.sentAt, s.head = s.frames[:n], s.sentAt[:n], 0
 	}
 	s.space.Broadcast()
 	s.mu.Unlock()

@@ -76,6 +76,7 @@ type Stats struct {
 	LostFiles        uint64 // generations deleted before they were read to their end
 	LostBytes        uint64 // their unread bytes (a lower bound when only an old size was known)
 	Polling          bool   // true when inotify is unusable and only the poll timer wakes the tailer
+	FilesOpen        int    // log files held open (0 or 1: the tailer reads one generation at a time)
 }
 
 // Tailer follows one audit log. Next and Close must be called from a single
@@ -101,6 +102,7 @@ type Tailer struct {
 	beganOK  bool
 
 	rotations, truncations, lostFiles, lostBytes atomic.Uint64
+	filesOpen                                    atomic.Int32 // 1 while cur is set
 
 	// seen holds the backups not read yet that listings have shown, so that one
 	// deleted before it was read (pruned by lumberjack while the agent was
@@ -164,6 +166,17 @@ func (t *Tailer) Stats() Stats {
 		LostFiles:        t.lostFiles.Load(),
 		LostBytes:        t.lostBytes.Load(),
 		Polling:          t.watch.w == nil || !t.watch.added.Load(),
+		FilesOpen:        int(t.filesOpen.Load()),
+	}
+}
+
+// setCur makes f the file being read (nil: none) and keeps FilesOpen in step.
+func (t *Tailer) setCur(f *file) {
+	t.cur = f
+	if f != nil {
+		t.filesOpen.Store(1)
+	} else {
+		t.filesOpen.Store(0)
 	}
 }
 
@@ -173,7 +186,7 @@ func (t *Tailer) Close() error {
 	t.timer.Stop()
 	if t.cur != nil {
 		t.cur.f.Close()
-		t.cur = nil
+		t.setCur(nil)
 	}
 	return nil
 }
@@ -375,7 +388,7 @@ func (t *Tailer) rotationTime(cur *file) (time.Time, bool) {
 func (t *Tailer) finish() {
 	cur := t.cur
 	cur.f.Close()
-	t.cur = nil
+	t.setCur(nil)
 	if !cur.ts.IsZero() {
 		t.after = cur.ts
 	}
@@ -429,7 +442,7 @@ func (t *Tailer) openNext() (ok bool, err error) {
 			if err != nil {
 				return false, err
 			}
-			t.cur = f
+			t.setCur(f)
 			t.log.Debug().Str("file", path).Msg("reading rotated backup")
 			return true, nil
 		}
@@ -442,7 +455,7 @@ func (t *Tailer) openNext() (ok bool, err error) {
 			return false, fmt.Errorf("stat %s: %w", t.path, err)
 		}
 		d, i := fileID(fi)
-		t.cur = &file{f: lf, src: lf, name: t.path, key: fileKey{d, i}, live: true}
+		t.setCur(&file{f: lf, src: lf, name: t.path, key: fileKey{d, i}, live: true})
 		t.lr.reset(0)
 		t.log.Debug().Str("file", t.path).Msg("following new live file")
 		return true, nil
@@ -574,7 +587,7 @@ func (t *Tailer) beginFresh() error {
 		}
 	}
 	d, i := fileID(fi)
-	t.cur = &file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true}
+	t.setCur(&file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true})
 	t.lr.reset(off)
 	return nil
 }
@@ -621,7 +634,7 @@ func (t *Tailer) resume(p checkpoint.Position) (bool, error) {
 			return false, fmt.Errorf("seek %s: %w", t.path, err)
 		}
 		d, i := fileID(fi)
-		t.cur = &file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true, fp: p.Fingerprint, fpLen: p.FingerprintLen}
+		t.setCur(&file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true, fp: p.Fingerprint, fpLen: p.FingerprintLen})
 		t.lr.reset(off)
 		t.log.Info().Str("file", t.path).Int64("offset", off).Msg("resuming from checkpoint")
 		return true, nil
@@ -654,7 +667,7 @@ func (t *Tailer) resume(p checkpoint.Position) (bool, error) {
 			return false, err
 		}
 		f.fp, f.fpLen = p.Fingerprint, p.FingerprintLen
-		t.cur = f
+		t.setCur(f)
 		t.log.Info().Str("file", path).Int64("offset", p.Offset).Msg("resuming from checkpoint in a rotated backup")
 		return true, nil
 	}
