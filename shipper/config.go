@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -25,6 +26,14 @@ const (
 	DefaultFlushInterval = 10 * time.Millisecond
 	DefaultWindowBytes   = 8 << 20
 
+	DefaultUDPPort      = 2202 // LDP GELF UDP input
+	DefaultChunkSize    = 1420 // UDP datagram size, header included: fits a 1500-byte MTU (gelf-rb's "WAN")
+	MinChunkSize        = 512
+	MaxChunkSize        = 65507 // largest UDP payload over IPv4
+	DefaultHTTPPath     = "/gelf"
+	DefaultHTTPMaxBody  = 64 << 10 // Graylog's GELF HTTP input max_chunk_size default
+	MinHTTPMaxBodyBytes = 4 << 10
+
 	// MinWindowBytes is the smallest accepted window_bytes. It holds several
 	// messages of the pipeline's default 256 KiB cap. A single message
 	// larger than the window is still accepted when the window is empty (it
@@ -39,7 +48,11 @@ const StdoutEndpoint = "-"
 // Config is the `output:` section of the YAML config. A zero duration or
 // size means "use the default"; see [Config.SetDefaults].
 type Config struct {
-	Endpoint      string        `yaml:"endpoint"`        // tls://HOST[:PORT] (default port 12202), tcp://HOST[:PORT] (default 2202), or "-" (stdout, one JSON message per line)
+	// Endpoint is where messages go: tls://HOST[:PORT] (default port
+	// 12202), tcp://HOST[:PORT] (default 2202), udp://HOST[:PORT] (default
+	// 2202), http://HOST[:PORT][/PATH] or https://... (path default /gelf),
+	// or "-" (stdout, one JSON message per line).
+	Endpoint      string        `yaml:"endpoint"`
 	CACert        string        `yaml:"ca_cert"`         // PEM file added to the system roots
 	ClientCert    string        `yaml:"client_cert"`     // PEM, for mutual TLS (with ClientKey)
 	ClientKey     string        `yaml:"client_key"`      // PEM private key of ClientCert
@@ -50,6 +63,44 @@ type Config struct {
 	BackoffMax    time.Duration `yaml:"backoff_max"`     // reconnect delay cap; default 30s
 	FlushInterval time.Duration `yaml:"flush_interval"`  // max time a written message waits in the buffer; default 10ms
 	WindowBytes   int           `yaml:"window_bytes"`    // replay window bound (bytes of unconfirmed messages); default 8 MiB, minimum 1 MiB; also bounds throughput to about window_bytes per 100 ms
+
+	// Compression of udp:// payloads (gzip, the GELF default; zlib; none)
+	// and http(s):// bodies (gzip, the default; none). TCP and TLS carry
+	// no compression (the GELF spec forbids it there).
+	Compression Compression `yaml:"compression"`
+	// ChunkSize is the largest UDP datagram, chunk header included
+	// (default 1420, 512..65507). A message takes at most 128 chunks.
+	ChunkSize int `yaml:"chunk_size"`
+	// HTTPBulk sends several newline-separated messages per request, for a
+	// Graylog GELF HTTP input with "Enable Bulk Receiving" on. Without it,
+	// each request carries one message.
+	HTTPBulk bool `yaml:"http_bulk"`
+	// HTTPMaxBodyBytes bounds an uncompressed request body (default 65536,
+	// the input's max_chunk_size default). A message never exceeds it.
+	HTTPMaxBodyBytes int `yaml:"http_max_body_bytes"`
+	// HTTPHeaders are added to every request, for example the
+	// authorization header a Graylog input or a proxy requires.
+	HTTPHeaders map[string]string `yaml:"http_headers"`
+}
+
+// Compression is the payload compression of udp:// and http(s)://.
+type Compression string
+
+// Values of Compression.
+const (
+	CompressGzip Compression = "gzip"
+	CompressZlib Compression = "zlib"
+	CompressNone Compression = "none"
+)
+
+// UnmarshalText rejects unknown values.
+func (c *Compression) UnmarshalText(b []byte) error {
+	switch v := Compression(b); v {
+	case CompressGzip, CompressZlib, CompressNone:
+		*c = v
+		return nil
+	}
+	return fmt.Errorf("compression %q: want gzip, zlib or none", b)
 }
 
 // SetDefaults replaces zero fields with their defaults. It leaves the
@@ -73,6 +124,12 @@ func (c *Config) SetDefaults() {
 	if c.WindowBytes == 0 {
 		c.WindowBytes = DefaultWindowBytes
 	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	if c.HTTPMaxBodyBytes == 0 {
+		c.HTTPMaxBodyBytes = DefaultHTTPMaxBody
+	}
 }
 
 // Validate reports the first problem in the configuration, naming the YAML
@@ -86,9 +143,10 @@ func (c Config) Validate() error {
 
 // endpoint is a parsed Config.Endpoint.
 type endpoint struct {
-	scheme string // "tls", "tcp" or "-"
+	scheme string // "tls", "tcp", "udp", "http", "https" or "-"
 	host   string // without brackets
 	port   int
+	path   string // http(s) only: the request path, default /gelf
 }
 
 // addr is host:port for net.Dial.
@@ -99,15 +157,21 @@ func (e endpoint) String() string {
 	if e.scheme == StdoutEndpoint {
 		return "stdout"
 	}
-	return e.scheme + "://" + e.addr()
+	return e.scheme + "://" + e.addr() + e.path
 }
+
+// usesTLS reports whether the endpoint's scheme speaks TLS.
+func (e endpoint) usesTLS() bool { return e.scheme == "tls" || e.scheme == "https" }
+
+// isHTTP reports an http:// or https:// endpoint.
+func (e endpoint) isHTTP() bool { return e.scheme == "http" || e.scheme == "https" }
 
 // resolved is a validated Config with its endpoint parsed and its TLS
 // material loaded.
 type resolved struct {
 	cfg Config // defaults applied
 	ep  endpoint
-	tls *tls.Config // nil unless ep.scheme == "tls"
+	tls *tls.Config // nil unless the endpoint uses TLS
 }
 
 func (c Config) resolve() (resolved, error) {
@@ -142,13 +206,21 @@ func (c Config) resolve() (resolved, error) {
 	if c.ClientKey != "" && c.ClientCert == "" {
 		return resolved{}, errors.New("output.client_key is set but output.client_cert is not (mutual TLS needs both)")
 	}
+	if err := c.checkTransportKeys(ep); err != nil {
+		return resolved{}, err
+	}
+	if ep.scheme == "udp" || ep.isHTTP() {
+		if c.Compression == "" {
+			c.Compression = CompressGzip
+		}
+	}
 	r := resolved{cfg: c, ep: ep}
-	if ep.scheme != "tls" {
+	if !ep.usesTLS() {
 		for _, f := range []struct{ key, v string }{
 			{"ca_cert", c.CACert}, {"client_cert", c.ClientCert}, {"tls_server_name", c.ServerName},
 		} {
 			if f.v != "" {
-				return resolved{}, fmt.Errorf("output.%s is set but output.endpoint %q does not use TLS (use tls://)", f.key, c.Endpoint)
+				return resolved{}, fmt.Errorf("output.%s is set but output.endpoint %q does not use TLS (use tls:// or https://)", f.key, c.Endpoint)
 			}
 		}
 		return r, nil
@@ -160,9 +232,65 @@ func (c Config) resolve() (resolved, error) {
 	return r, nil
 }
 
-// parseEndpoint accepts "-", tls://HOST[:PORT] and tcp://HOST[:PORT].
+// checkTransportKeys rejects settings that the endpoint's transport does
+// not use, so a typo in the scheme does not silently ignore them.
+func (c Config) checkTransportKeys(ep endpoint) error {
+	switch {
+	case c.Compression != "" && ep.scheme != "udp" && !ep.isHTTP():
+		return fmt.Errorf("output.compression is set but output.endpoint %q is not udp://, http:// or https:// (GELF over TCP is never compressed)", c.Endpoint)
+	case c.Compression == CompressZlib && ep.isHTTP():
+		return fmt.Errorf("output.compression: zlib is for udp:// only; http(s):// takes gzip or none")
+	case c.ChunkSize < MinChunkSize || c.ChunkSize > MaxChunkSize:
+		return fmt.Errorf("output.chunk_size: %d is outside %d..%d", c.ChunkSize, MinChunkSize, MaxChunkSize)
+	case c.ChunkSize != DefaultChunkSize && ep.scheme != "udp":
+		return fmt.Errorf("output.chunk_size is set but output.endpoint %q is not udp://", c.Endpoint)
+	case c.HTTPMaxBodyBytes < MinHTTPMaxBodyBytes:
+		return fmt.Errorf("output.http_max_body_bytes: %d is smaller than the minimum %d", c.HTTPMaxBodyBytes, MinHTTPMaxBodyBytes)
+	case !ep.isHTTP() && (c.HTTPBulk || c.HTTPMaxBodyBytes != DefaultHTTPMaxBody || len(c.HTTPHeaders) > 0):
+		return fmt.Errorf("output.http_* is set but output.endpoint %q is not http:// or https://", c.Endpoint)
+	}
+	for k, v := range c.HTTPHeaders {
+		if !validHeaderName(k) {
+			return fmt.Errorf("output.http_headers: %q is not a valid header name", k)
+		}
+		if !validHeaderValue(v) {
+			return fmt.Errorf("output.http_headers.%s: the value contains a character not allowed in a header", k)
+		}
+		switch http.CanonicalHeaderKey(k) {
+		case "Content-Type", "Content-Encoding", "Content-Length", "Host", "Transfer-Encoding", "Connection":
+			return fmt.Errorf("output.http_headers: %s is set by the agent", k)
+		}
+	}
+	return nil
+}
+
+// validHeaderName reports whether k is an HTTP token (RFC 9110 5.1).
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range []byte(k) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters other than tab (RFC 9110 5.5).
+func validHeaderValue(v string) bool {
+	for _, c := range []byte(v) {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// parseEndpoint accepts "-", tls://, tcp://, udp:// (HOST[:PORT]) and
+// http:// and https:// (HOST[:PORT][/PATH]).
 func parseEndpoint(s string) (endpoint, error) {
-	const want = `want tls://HOST[:PORT], tcp://HOST[:PORT] or "-"`
+	const want = `want tls://, tcp:// or udp://HOST[:PORT], http(s)://HOST[:PORT][/PATH], or "-"`
 	if s == StdoutEndpoint {
 		return endpoint{scheme: StdoutEndpoint}, nil
 	}
@@ -182,10 +310,27 @@ func parseEndpoint(s string) (endpoint, error) {
 		ep.port = DefaultTLSPort
 	case "tcp":
 		ep.port = DefaultTCPPort
+	case "udp":
+		ep.port = DefaultUDPPort
+	case "http":
+		ep.port = 80
+	case "https":
+		ep.port = 443
 	default:
 		return endpoint{}, fmt.Errorf("output.endpoint %q: unsupported scheme %q (%s)", s, u.Scheme, want)
 	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+	if ep.isHTTP() {
+		if u.User != nil || u.Fragment != "" {
+			return endpoint{}, fmt.Errorf("output.endpoint %q: unexpected user or fragment (put credentials in output.http_headers)", s)
+		}
+		ep.path = u.EscapedPath()
+		if ep.path == "" || ep.path == "/" {
+			ep.path = DefaultHTTPPath
+		}
+		if u.RawQuery != "" {
+			ep.path += "?" + u.RawQuery
+		}
+	} else if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return endpoint{}, fmt.Errorf("output.endpoint %q: unexpected user, path, query or fragment (%s)", s, want)
 	}
 	ep.host = u.Hostname()

@@ -3,6 +3,7 @@ package shipper
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +18,9 @@ func TestSetDefaults(t *testing.T) {
 		DialTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 		BackoffMin: 500 * time.Millisecond, BackoffMax: 30 * time.Second,
 		FlushInterval: 10 * time.Millisecond, WindowBytes: 8 << 20,
+		ChunkSize: 1420, HTTPMaxBodyBytes: 65536,
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("SetDefaults: %+v, want %+v", c, want)
 	}
 	c = Config{WindowBytes: 2 << 20, BackoffMin: time.Second}
@@ -36,6 +38,12 @@ func TestParseEndpoint(t *testing.T) {
 		"tcp://127.0.0.1:12201/":      "tcp://127.0.0.1:12201",
 		"tls://[::1]:4000":            "tls://[::1]:4000",
 		"tls://[2001:db8::1]":         "tls://[2001:db8::1]:12202",
+		"udp://gra1.logs.ovh.com":     "udp://gra1.logs.ovh.com:2202",
+		"UDP://10.0.0.1:12201":        "udp://10.0.0.1:12201",
+		"http://graylog:12201":        "http://graylog:12201/gelf",
+		"http://graylog:12201/":       "http://graylog:12201/gelf",
+		"https://graylog":             "https://graylog:443/gelf",
+		"http://graylog/in/gelf?a=b":  "http://graylog:80/in/gelf?a=b",
 		"-":                           "stdout",
 	} {
 		ep, err := parseEndpoint(in)
@@ -68,6 +76,10 @@ func TestValidate(t *testing.T) {
 		{Endpoint: "tls://localhost:12202", CACert: pki.CAFile},
 		{Endpoint: "tls://localhost", ClientCert: pki.ClientCertFile, ClientKey: pki.ClientKeyFile, ServerName: "graylog"},
 		{Endpoint: "tls://localhost", WindowBytes: MinWindowBytes, BackoffMin: time.Second, BackoffMax: time.Second},
+		{Endpoint: "udp://127.0.0.1", Compression: CompressZlib, ChunkSize: 8154},
+		{Endpoint: "udp://127.0.0.1", Compression: CompressNone, ChunkSize: MinChunkSize},
+		{Endpoint: "http://graylog:12201", HTTPBulk: true, HTTPMaxBodyBytes: 1 << 20, HTTPHeaders: map[string]string{"Authorization": "Bearer abc"}},
+		{Endpoint: "https://graylog/custom/path?x=1", CACert: pki.CAFile, ClientCert: pki.ClientCertFile, ClientKey: pki.ClientKeyFile, Compression: CompressNone},
 	}
 	for _, c := range ok {
 		if err := c.Validate(); err != nil {
@@ -80,7 +92,22 @@ func TestValidate(t *testing.T) {
 		want []string // substrings of the error
 	}{
 		{Config{}, []string{"output.endpoint", "missing"}},
-		{Config{Endpoint: "udp://host:2202"}, []string{"output.endpoint", `unsupported scheme "udp"`}},
+		{Config{Endpoint: "ftp://host:2202"}, []string{"output.endpoint", `unsupported scheme "ftp"`}},
+		{Config{Endpoint: "udp://host/gelf"}, []string{"output.endpoint", "path"}},
+		{Config{Endpoint: "https://user:pw@host/gelf"}, []string{"output.endpoint", "output.http_headers"}},
+		{Config{Endpoint: "tls://host", Compression: CompressGzip}, []string{"output.compression", "never compressed"}},
+		{Config{Endpoint: "https://host", Compression: CompressZlib}, []string{"output.compression", "zlib", "udp://"}},
+		{Config{Endpoint: "udp://host", ChunkSize: 100}, []string{"output.chunk_size", "100", "512..65507"}},
+		{Config{Endpoint: "udp://host", ChunkSize: 70000}, []string{"output.chunk_size", "70000"}},
+		{Config{Endpoint: "tcp://host", ChunkSize: 8154}, []string{"output.chunk_size", "not udp://"}},
+		{Config{Endpoint: "tcp://host", HTTPBulk: true}, []string{"output.http_", "not http://"}},
+		{Config{Endpoint: "udp://host", HTTPHeaders: map[string]string{"Authorization": "x"}}, []string{"output.http_", "not http://"}},
+		{Config{Endpoint: "http://host", HTTPMaxBodyBytes: 1000}, []string{"output.http_max_body_bytes", "1000", "4096"}},
+		{Config{Endpoint: "http://host", HTTPHeaders: map[string]string{"Bad Name": "x"}}, []string{"output.http_headers", `"Bad Name"`}},
+		{Config{Endpoint: "http://host", HTTPHeaders: map[string]string{"X-Token": "a\nb"}}, []string{"output.http_headers.X-Token"}},
+		{Config{Endpoint: "http://host", HTTPHeaders: map[string]string{"content-encoding": "br"}}, []string{"output.http_headers", "set by the agent"}},
+		{Config{Endpoint: "http://host", CACert: pki.CAFile}, []string{"output.ca_cert", "does not use TLS"}},
+		{Config{Endpoint: "udp://host", ClientCert: pki.ClientCertFile, ClientKey: pki.ClientKeyFile}, []string{"output.client_cert", "does not use TLS"}},
 		{Config{Endpoint: "gra1.logs.ovh.com:12202"}, []string{"output.endpoint", "missing scheme"}},
 		{Config{Endpoint: "tls://:12202"}, []string{"output.endpoint", "missing host"}},
 		{Config{Endpoint: "tls://host:99999"}, []string{"output.endpoint", `bad port "99999"`}},

@@ -27,6 +27,12 @@ func (l *link) failure(err error) *linkError {
 // window is drained (the link is then closed gracefully), or ctx.Err().
 // The caller holds the owner token.
 func (s *Shipper) drive(ctx context.Context) error {
+	switch {
+	case s.ep.scheme == "udp":
+		return s.driveUDP(ctx)
+	case s.ep.isHTTP():
+		return s.driveHTTP(ctx)
+	}
 	for {
 		if s.drainedAfterClose() {
 			s.finishLink()
@@ -312,4 +318,34 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// connectOnce is Connect for udp:// (open the socket) and http(s)://
+// (probe the server), with the same error reporting as a TCP connect.
+func (s *Shipper) connectOnce(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.abortCtx, cancel)
+	defer stop()
+	var err error
+	if s.ep.scheme == "udp" {
+		var u *udpLink
+		if u, err = s.dialUDP(ctx); err == nil {
+			s.udp = u
+		}
+	} else {
+		err = s.probeHTTP(ctx)
+	}
+	if err != nil {
+		err = s.connectError(err)
+		s.setLastErr(err)
+		return err
+	}
+	s.setConnected(true)
+	if s.ep.scheme == "udp" {
+		s.log.Info().Msg("UDP socket ready (GELF UDP has no delivery guarantee)")
+	} else {
+		s.log.Info().Msg("connected")
+	}
+	return nil
 }

@@ -105,12 +105,16 @@ type Shipper struct {
 	closeDone   chan struct{}
 	closeErr    error
 	link        *link
-	fails       int      // consecutive failures without confirmed progress (drives the backoff)
-	maxWritten  uint64   // highest sequence number ever written (to count re-sends)
-	connections int      // links established so far
-	down        outage   // the current outage, for logging
-	finished    bool     // the window was drained after Close and the link closed
-	batch       [][]byte // reused by pump
+	fails       int       // consecutive failures without confirmed progress (drives the backoff)
+	maxWritten  uint64    // highest sequence number ever written (to count re-sends)
+	connections int       // links established so far
+	down        outage    // the current outage, for logging
+	finished    bool      // the window was drained after Close and the link closed
+	batch       [][]byte  // reused by pump
+	udp         *udpLink  // udp:// only
+	http        *httpLink // http(s):// only
+
+	compressors sync.Pool // *compressor, for udp:// payloads
 
 	mu        sync.Mutex
 	space     sync.Cond     // window shrank, Close, or a waiting Send's ctx ended
@@ -194,19 +198,10 @@ func New(cfg Config, log zerolog.Logger, onConfirm func(seq uint64)) (*Shipper, 
 // empty message or one containing the frame delimiter. Safe for concurrent
 // use; sequence numbers follow the order in which calls are accepted.
 func (s *Shipper) Send(ctx context.Context, msg []byte) (uint64, error) {
-	delim := byte(0)
-	if s.ep.scheme == StdoutEndpoint {
-		delim = '\n'
+	frame, err := s.frame(msg)
+	if err != nil {
+		return 0, err
 	}
-	if len(msg) == 0 {
-		return 0, fmt.Errorf("%w: empty", ErrInvalidMessage)
-	}
-	if i := bytes.IndexByte(msg, delim); i >= 0 {
-		return 0, fmt.Errorf("%w: delimiter byte %q at offset %d", ErrInvalidMessage, delim, i)
-	}
-	frame := make([]byte, len(msg)+1)
-	copy(frame, msg)
-	frame[len(msg)] = delim
 
 	s.mu.Lock()
 	if err := s.waitSpace(ctx, len(frame)); err != nil {
@@ -222,6 +217,49 @@ func (s *Shipper) Send(ctx context.Context, msg []byte) (uint64, error) {
 	s.notify()
 	return seq, nil
 }
+
+// frame returns what the window keeps for msg: for TCP and TLS the message
+// and its NUL delimiter; for HTTP and stdout the message and a newline (the
+// bulk and line separator); for UDP the compressed payload.
+func (s *Shipper) frame(msg []byte) ([]byte, error) {
+	if len(msg) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrInvalidMessage)
+	}
+	if s.ep.scheme == "udp" {
+		return s.udpPayload(msg)
+	}
+	delim := byte(0)
+	if s.ep.scheme == StdoutEndpoint || s.ep.isHTTP() {
+		delim = '\n'
+	}
+	if i := bytes.IndexByte(msg, delim); i >= 0 {
+		return nil, fmt.Errorf("%w: delimiter byte %q at offset %d", ErrInvalidMessage, delim, i)
+	}
+	if s.ep.isHTTP() && len(msg) > s.cfg.HTTPMaxBodyBytes-1 {
+		return nil, &TooLargeError{Endpoint: s.ep.String(), Size: len(msg), Limit: s.cfg.HTTPMaxBodyBytes - 1}
+	}
+	frame := make([]byte, len(msg)+1)
+	copy(frame, msg)
+	frame[len(msg)] = delim
+	return frame, nil
+}
+
+// MaxMessageBytes is the size of the largest message Send accepts whatever
+// its content, or 0 when the transport sets no bound of its own (tcp://,
+// tls://, stdout) or the bound depends on how well the message compresses
+// (udp:// with compression): then Send may return a *TooLargeError.
+func (s *Shipper) MaxMessageBytes() int {
+	switch {
+	case s.ep.isHTTP():
+		return s.cfg.HTTPMaxBodyBytes - 1
+	case s.ep.scheme == "udp" && s.cfg.Compression == CompressNone:
+		return s.udpMaxPayload()
+	}
+	return 0
+}
+
+// Endpoint is the normalised endpoint, as used in logs and errors.
+func (s *Shipper) Endpoint() string { return s.ep.String() }
 
 // waitSpace waits, with s.mu held, until a frame of size bytes fits in the
 // window, Close is called or ctx ends.
@@ -306,7 +344,10 @@ func (s *Shipper) release() { <-s.owner }
 // handshake; Connect waits briefly (twice the handshake time, 100 ms to 1 s)
 // for such a rejection. Connect is meant for start-up, before Run: it waits
 // for the connection to be free while Run owns it. It does nothing for
-// stdout or when a connection is already up.
+// stdout or when a connection is already up. For udp:// it resolves the
+// address and opens the socket (UDP has no handshake to check); for
+// http(s):// it connects and completes the TLS handshake without sending a
+// request.
 func (s *Shipper) Connect(ctx context.Context) error {
 	if err := s.acquire(ctx); err != nil {
 		return err
@@ -315,8 +356,11 @@ func (s *Shipper) Connect(ctx context.Context) error {
 	if s.finished || s.isClosed() {
 		return ErrClosed
 	}
-	if s.link != nil || s.ep.scheme == StdoutEndpoint {
+	if s.link != nil || s.udp != nil || s.ep.scheme == StdoutEndpoint {
 		return nil
+	}
+	if s.ep.isHTTP() || s.ep.scheme == "udp" {
+		return s.connectOnce(ctx)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -423,6 +467,8 @@ func (s *Shipper) Close(ctx context.Context) error {
 	if s.link != nil { // not drained: drop the link, the window is lost with the process
 		s.dropLink(false)
 	}
+	s.closeUDP()
+	s.closeHTTP()
 	s.finished = true
 	st := s.Stats()
 	if st.Unconfirmed > 0 {

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/pkg/gelf"
@@ -27,14 +29,32 @@ type Config struct {
 	Checkpoint checkpoint.Config `yaml:"checkpoint"`
 	GELF       gelf.Config       `yaml:"gelf"`
 	Output     shipper.Config    `yaml:"output"`
+	Metrics    Metrics           `yaml:"metrics"`
 	Log        Log               `yaml:"log"`
 }
 
-// Log configures the agent's own log (on standard error).
+// Log configures the agent's own log.
 type Log struct {
 	Level  string    `yaml:"level"`  // trace, debug, info, warn, error
 	Format LogFormat `yaml:"format"` // json or console
+	// File receives the log instead of standard error when set. It is
+	// opened for appending, and re-opened on SIGHUP (after logrotate
+	// moved it).
+	File string `yaml:"file"`
 }
+
+// Metrics configures the HTTP endpoint for Prometheus and health checks.
+type Metrics struct {
+	// Addr is HOST:PORT to serve /metrics, /healthz and /readyz on; ""
+	// (the default) serves nothing.
+	Addr string `yaml:"addr"`
+	// StallTimeout: /readyz fails when the oldest unconfirmed event has
+	// waited longer than this (default 2m).
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+}
+
+// DefaultStallTimeout is the default Metrics.StallTimeout.
+const DefaultStallTimeout = 2 * time.Minute
 
 // LogFormat is json (default, for machines) or console (for people).
 type LogFormat string
@@ -67,6 +87,9 @@ func (c *Config) SetDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = LogJSON
 	}
+	if c.Metrics.StallTimeout == 0 {
+		c.Metrics.StallTimeout = DefaultStallTimeout
+	}
 }
 
 // Validate reports the first setting that cannot work, naming its key.
@@ -88,6 +111,14 @@ func (c Config) Validate() error {
 	}
 	if c.Log.Format != LogJSON && c.Log.Format != LogConsole {
 		return fmt.Errorf("log.format: %q: want json or console", c.Log.Format)
+	}
+	if a := c.Metrics.Addr; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return fmt.Errorf("metrics.addr: %q: want HOST:PORT, e.g. 127.0.0.1:9102 or :9102", a)
+		}
+	}
+	if c.Metrics.StallTimeout < 0 {
+		return fmt.Errorf("metrics.stall_timeout: %s is negative", c.Metrics.StallTimeout)
 	}
 	return nil
 }
@@ -129,6 +160,7 @@ func Decode(r io.Reader, c *Config) error {
 var sections = map[string]string{
 	"config.Config":     "",
 	"config.Log":        "log.",
+	"config.Metrics":    "metrics.",
 	"tailer.Config":     "tail.",
 	"checkpoint.Config": "checkpoint.",
 	"gelf.Config":       "gelf.",

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -51,9 +52,33 @@ type Encoder struct {
 	stripped []byte   // full_message without the request and response bodies
 	levels   []int    // caps tried by truncation step 2
 
-	// State of the pass being written.
-	lost int  // escaped bytes left out by cuts
-	cut  bool // something was cut
+	// stream holds the token (Config.Stream) for SetStream; nil: Config.Stream.
+	stream atomic.Pointer[string]
+
+	// State of the message being written.
+	tok  string // the stream token, loaded once per message
+	lost int    // escaped bytes left out by cuts
+	cut  bool   // something was cut
+}
+
+// SetStream replaces the LDP stream token (_X-OVH-TOKEN; "" sends none)
+// for the messages encoded from now on. It is safe to call while another
+// goroutine encodes (token rotation on SIGHUP). The token is validated
+// like Config.Stream; the error never contains it.
+func (e *Encoder) SetStream(token string) error {
+	if !validToken(token) {
+		return fmt.Errorf("gelf.stream: must be at most %d printable ASCII characters, without spaces, quotes or backslashes (value not shown)", maxStreamBytes)
+	}
+	e.stream.Store(&token)
+	return nil
+}
+
+// Stream returns the token in use.
+func (e *Encoder) Stream() string {
+	if p := e.stream.Load(); p != nil {
+		return *p
+	}
+	return e.cfg.Stream
 }
 
 // NewEncoder returns an Encoder for cfg. cfg is normally already defaulted and
@@ -131,12 +156,25 @@ type plan struct {
 // short_message; a record is never dropped. See the package documentation for
 // the mapping and the truncation order.
 func (e *Encoder) Encode(dst []byte, r *Record) ([]byte, Result) {
+	return e.EncodeLimit(dst, r, 0)
+}
+
+// EncodeLimit is Encode with a smaller cap for this one message: limit
+// bytes, raised to MinMaxMessageBytes and lowered to MaxMessageBytes (0
+// means MaxMessageBytes). It is for a transport that refuses a message
+// (for example one that does not fit 128 UDP chunks once compressed): the
+// same record is encoded again, cut in the documented order.
+func (e *Encoder) EncodeLimit(dst []byte, r *Record, limit int) ([]byte, Result) {
 	if e.now == nil {
 		e.init()
 	}
 	defer e.release()
+	e.tok = e.Stream()
 	base := len(dst)
-	limit := e.cfg.MaxMessageBytes
+	if limit <= 0 || limit > e.cfg.MaxMessageBytes {
+		limit = e.cfg.MaxMessageBytes
+	}
+	limit = max(limit, MinMaxMessageBytes)
 	bad := r.ParseErr != nil || r.Event == nil
 	var full []byte
 	if bad || e.cfg.FullMessage != FullMessageNone {
@@ -263,9 +301,9 @@ func (e *Encoder) head(dst []byte, r *Record, bad bool, p *plan) []byte {
 	dst = appendTimestamp(dst, t)
 	dst = append(dst, `,"level":`...)
 	dst = append(dst, byte('0'+level))
-	if e.cfg.Stream != "" {
+	if e.tok != "" {
 		dst = append(dst, `,"_X-OVH-TOKEN":`...)
-		dst = appendQuoted(dst, e.cfg.Stream)
+		dst = appendQuoted(dst, e.tok)
 	}
 	dst = append(dst, `,"_agent":"audittail"`...)
 	if e.cfg.Cluster != "" {
@@ -318,9 +356,9 @@ func (e *Encoder) minimal(dst []byte, r *Record, bad bool) []byte {
 	dst = append(dst, `,"short_message":"audit record too large to encode","timestamp":`...)
 	dst = appendTimestamp(dst, e.now())
 	dst = append(dst, `,"level":4`...)
-	if e.cfg.Stream != "" {
+	if e.tok != "" {
 		dst = append(dst, `,"_X-OVH-TOKEN":`...)
-		dst = appendQuoted(dst, e.cfg.Stream)
+		dst = appendQuoted(dst, e.tok)
 	}
 	if !bad {
 		p := plan{field: budget{coreSmallBytes, coreSmallBytes}}

@@ -589,3 +589,54 @@ func TestStripBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestSetStream: a new token applies to the next message, is validated
+// without echoing it, and can be set while another goroutine encodes.
+func TestSetStream(t *testing.T) {
+	e := newTestEncoder(t, Config{Host: "node-1", Stream: "old-token"})
+	r := record([]byte(metadataLine), "audit.log", 0)
+	token := func() any {
+		out, _ := e.Encode(nil, r)
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m["_X-OVH-TOKEN"]
+	}
+	if got := token(); got != "old-token" {
+		t.Fatalf("token %v, want old-token", got)
+	}
+	if err := e.SetStream("new-token"); err != nil {
+		t.Fatal(err)
+	}
+	if got := token(); got != "new-token" || e.Stream() != "new-token" {
+		t.Fatalf("after SetStream: token %v, Stream() %q", got, e.Stream())
+	}
+	if err := e.SetStream("bad token\"secret"); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("SetStream with an invalid token: %v (must fail without showing it)", err)
+	}
+	if got := token(); got != "new-token" {
+		t.Fatalf("a rejected token replaced the current one: %v", got)
+	}
+	if err := e.SetStream(""); err != nil {
+		t.Fatal(err)
+	}
+	if got := token(); got != nil {
+		t.Fatalf("empty token still sent: %v", got)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			_ = e.SetStream(fmt.Sprintf("tok-%d", i))
+		}
+	}()
+	for range 200 {
+		out, _ := e.Encode(nil, r)
+		if !json.Valid(out) {
+			t.Fatalf("invalid JSON while the token changes: %s", out)
+		}
+	}
+	<-done
+}

@@ -244,3 +244,33 @@ func sweep(t *testing.T, l []byte, mode FullMessageMode) {
 		}
 	}
 }
+
+// TestEncodeLimit: a per-message limit gives exactly what an encoder
+// configured with that MaxMessageBytes gives, and is clamped to
+// [MinMaxMessageBytes, MaxMessageBytes].
+func TestEncodeLimit(t *testing.T) {
+	line, _ := bigLine(100000, map[string]string{"authorization.k8s.io/decision": "allow"})
+	r := record([]byte(line), "audit.log", 0)
+	e := newTestEncoder(t, testConfig())
+	for _, limit := range []int{0, 1, MinMaxMessageBytes, 20000, 100000, 1 << 30} {
+		want := limit
+		switch {
+		case limit == 0 || limit > e.Config().MaxMessageBytes:
+			want = e.Config().MaxMessageBytes
+		case limit < MinMaxMessageBytes:
+			want = MinMaxMessageBytes
+		}
+		cfg := testConfig()
+		cfg.MaxMessageBytes = want
+		ref := newTestEncoder(t, cfg)
+		wantOut, wantRes := ref.Encode(nil, r)
+		got, res := e.EncodeLimit(nil, r, limit)
+		if string(got) != string(wantOut) || res != wantRes {
+			t.Errorf("EncodeLimit(%d): %d bytes %+v, want %d bytes %+v (Encode with max_message_bytes %d)", limit, len(got), res, len(wantOut), wantRes, want)
+		}
+		if len(got) > want {
+			t.Errorf("EncodeLimit(%d): %d bytes, over %d", limit, len(got), want)
+		}
+		checkMessage(t, ref.Config(), r, got, res)
+	}
+}

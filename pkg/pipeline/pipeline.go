@@ -11,6 +11,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -134,14 +135,45 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.log.Warn().Str("file", line.Source).Int64("offset", line.Start).Int64("size", line.Size).
 				Msg("line longer than tail.max_line_bytes; shipping its start, flagged _line_truncated_bool")
 		}
-		var res gelf.Result
-		p.buf, res = p.enc.Encode(p.buf[:0], &p.rec)
-		if res.Truncated {
-			p.truncated.Add(1)
-		}
-		if err := p.send(ctx, line.Pos); err != nil {
+		if err := p.ship(ctx, line.Pos); err != nil {
 			return err
 		}
+	}
+}
+
+// tooLarge is implemented by a sender's error for a message the transport
+// cannot carry at its size (for example more than 128 UDP chunks once
+// compressed). size and limit are in the transport's unit.
+type tooLarge interface {
+	TooLarge() (size, limit int)
+}
+
+// ship encodes p.rec and sends it. A message the transport refuses as too
+// large is encoded again with a smaller cap (the encoder cuts in its
+// documented order, flagging _truncated_bool) until it fits: never dropped.
+func (p *Pipeline) ship(ctx context.Context, pos checkpoint.Position) error {
+	var res gelf.Result
+	p.buf, res = p.enc.Encode(p.buf[:0], &p.rec)
+	for {
+		err := p.send(ctx, pos)
+		var tl tooLarge
+		if !errors.As(err, &tl) {
+			if err == nil && res.Truncated {
+				p.truncated.Add(1)
+			}
+			return err
+		}
+		cur := len(p.buf)
+		if cur <= gelf.MinMaxMessageBytes {
+			return fmt.Errorf("pipeline: even a %d-byte message is too large: %w", cur, err)
+		}
+		size, limit := tl.TooLarge()
+		// Shrink in proportion, with a margin; at least by a tenth so the
+		// loop ends.
+		next := int(int64(cur) * int64(limit) / int64(max(size, 1)) * 9 / 10)
+		next = max(min(next, cur-cur/10), gelf.MinMaxMessageBytes)
+		p.log.Debug().Err(err).Int("size", cur).Int("new_limit", next).Msg("message too large for the transport; encoding it smaller")
+		p.buf, res = p.enc.EncodeLimit(p.buf[:0], &p.rec, next)
 	}
 }
 

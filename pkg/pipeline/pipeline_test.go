@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,10 +26,18 @@ type recorder struct {
 	msgs [][]byte
 	seq  uint64
 	got  chan struct{}
+
+	limit, ratio int // see refuseOver
+	refused      int
 }
 
 func (r *recorder) Send(_ context.Context, msg []byte) (uint64, error) {
 	r.mu.Lock()
+	if r.limit > 0 && len(msg) > r.limit {
+		r.refused++
+		r.mu.Unlock()
+		return 0, fmt.Errorf("send: %w", &tooLargeErr{len(msg) / r.ratio, r.limit / r.ratio})
+	}
 	r.msgs = append(r.msgs, bytes.Clone(msg))
 	r.seq++
 	s := r.seq
@@ -39,6 +48,20 @@ func (r *recorder) Send(_ context.Context, msg []byte) (uint64, error) {
 	}
 	return s, nil
 }
+
+// refuseOver makes Send refuse messages over limit bytes the way a UDP
+// shipper refuses a message that does not fit 128 chunks once compressed:
+// with an error carrying TooLarge (in "compressed" units: size/ratio).
+func (r *recorder) refuseOver(limit, ratio int) {
+	r.mu.Lock()
+	r.limit, r.ratio = limit, ratio
+	r.mu.Unlock()
+}
+
+type tooLargeErr struct{ size, limit int }
+
+func (e *tooLargeErr) Error() string               { return fmt.Sprintf("%d > %d", e.size, e.limit) }
+func (e *tooLargeErr) TooLarge() (size, limit int) { return e.size, e.limit }
 
 func (r *recorder) waitFor(t *testing.T, n int) [][]byte {
 	t.Helper()
@@ -230,5 +253,63 @@ func TestRunStopsOnCancel(t *testing.T) {
 		done <- err // for the cleanup
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not stop")
+	}
+}
+
+// TestTooLargeIsEncodedAgainSmaller: a message the sender refuses as too
+// large is encoded again, smaller, flagged truncated, and takes the next
+// sequence number; the checkpoint then moves past it as usual.
+func TestTooLargeIsEncodedAgainSmaller(t *testing.T) {
+	big := strings.Replace(good("big"), `"verb":"list"`, `"verb":"list","annotations":{"note":"`+strings.Repeat("x", 12000)+`"}`, 1)
+	content := good("a") + "\n" + big + "\n" + good("c") + "\n"
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tc := tailer.Config{Path: path, PollInterval: 20 * time.Millisecond}
+	tc.SetDefaults()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	tl, err := tailer.New(tc, checkpoint.Position{}, time.Time{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	gc := gelf.Config{Host: "node-1", FullMessage: gelf.FullMessageRaw}
+	gc.SetDefaults()
+	enc, err := gelf.NewEncoder(gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{got: make(chan struct{}, 1)}
+	const limit = 9000
+	rec.refuseOver(limit, 3)
+	mk := &marks{}
+	p := New(tl, enc, rec, mk, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	msgs := rec.waitFor(t, 3)
+	if rec.refused == 0 {
+		t.Fatal("the big message was never refused: the test does not test anything")
+	}
+	m := decode(t, msgs[1])
+	if m["_auditID"] != "big" || m["_truncated_bool"] != "true" || len(msgs[1]) > limit {
+		t.Fatalf("re-encoded message: %d bytes (limit %d), _auditID %v, _truncated_bool %v", len(msgs[1]), limit, m["_auditID"], m["_truncated_bool"])
+	}
+	if decode(t, msgs[0])["_auditID"] != "a" || decode(t, msgs[2])["_auditID"] != "c" {
+		t.Fatal("neighbours changed")
+	}
+	p.OnConfirm(3)
+	if pos, _ := mk.last(); pos.Offset != int64(len(content)) {
+		t.Fatalf("checkpoint at %d, want %d", pos.Offset, len(content))
+	}
+	for deadline := time.Now().Add(5 * time.Second); p.Stats().Sent < 3 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if st := p.Stats(); st.Sent != 3 || st.Truncated != 1 {
+		t.Fatalf("stats %+v, want Sent 3, Truncated 1", st)
 	}
 }

@@ -1,0 +1,357 @@
+package shipper
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// GELF HTTP (research gelf-ldp.md §1.5): POST to the input's path (/gelf),
+// the body one GELF message, or with Graylog's bulk receiving on, several
+// messages separated by newlines; gzip through Content-Encoding. The input
+// answers 202 Accepted once it has the whole body, which is the one
+// per-request acknowledgement GELF offers: a 2xx confirms every message of
+// the request, and moves the checkpoint past them. Anything else is retried
+// with backoff, never dropped: a request the server keeps refusing (wrong
+// path, missing authorization header, body over the input's max_chunk_size)
+// stops shipping, which the log (an error naming the status and the setting
+// to check), Stats.LastError and the readiness check make visible, while
+// the events wait in the audit log.
+
+// Bounds of the HTTP client.
+const (
+	httpIdleTimeout  = 50 * time.Second // below Graylog's 60 s idle timeout, so the client closes first
+	httpBodySnippet  = 512              // bytes of an error response quoted in the error
+	httpDrainLimit   = 64 << 10         // bytes of a response read to reuse the connection
+	maxRetryAfter    = 5 * time.Minute  // cap of an honoured Retry-After
+	httpMaxBulkCount = batchFrames      // messages per bulk request
+)
+
+// HTTPStatusError is a request the server answered with a status other
+// than 2xx.
+type HTTPStatusError struct {
+	URL        string
+	StatusCode int
+	Status     string        // "413 Request Entity Too Large"
+	Body       string        // the start of the response body
+	RetryAfter time.Duration // from a Retry-After header (429, 503); 0 if none
+	Messages   int           // messages in the refused request
+	hint       string
+}
+
+func (e *HTTPStatusError) Error() string {
+	msg := fmt.Sprintf("POST %s: server answered %s", e.URL, e.Status)
+	if e.Body != "" {
+		msg += ": " + strconv.Quote(e.Body)
+	}
+	return msg + e.hint
+}
+
+// httpLink is the HTTP client and its scratch buffers. Only the owner of
+// the Shipper uses it.
+type httpLink struct {
+	client    *http.Client
+	transport *http.Transport
+	url       string
+	headers   http.Header
+	gzip      bool
+	gz        *gzip.Writer
+	body      bytes.Buffer
+	maxBulk   int // messages per request; halved after a 413, back to the maximum after a success
+}
+
+func (s *Shipper) newHTTPLink() *httpLink {
+	dialer := &net.Dialer{
+		Timeout:   s.cfg.DialTimeout,
+		KeepAlive: keepAlive,
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       s.tls,
+		TLSHandshakeTimeout:   s.cfg.DialTimeout,
+		ResponseHeaderTimeout: s.cfg.WriteTimeout,
+		IdleConnTimeout:       httpIdleTimeout,
+		MaxIdleConnsPerHost:   1, // one request at a time
+		DisableCompression:    true,
+	}
+	h := &httpLink{
+		transport: tr,
+		client: &http.Client{
+			Transport: tr,
+			// A redirected POST would be replayed as a GET or need the
+			// body again; report it instead of following it.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		url:     s.ep.scheme + "://" + s.ep.addr() + s.ep.path,
+		headers: http.Header{},
+		gzip:    s.cfg.Compression != CompressNone,
+		maxBulk: httpMaxBulkCount,
+	}
+	if !s.cfg.HTTPBulk {
+		h.maxBulk = 1
+	}
+	for k, v := range s.cfg.HTTPHeaders {
+		h.headers.Set(k, v)
+	}
+	h.headers.Set("Content-Type", "application/json")
+	if h.gzip {
+		h.headers.Set("Content-Encoding", "gzip")
+		h.gz, _ = gzip.NewWriterLevel(io.Discard, flate.BestSpeed)
+	}
+	return h
+}
+
+// post sends frames (each a message and a newline) in one request and
+// returns the bytes of the body sent. A nil error means the server answered
+// 2xx.
+func (h *httpLink) post(ctx context.Context, frames [][]byte, timeout time.Duration) (int, error) {
+	h.body.Reset()
+	var w io.Writer = &h.body
+	if h.gzip {
+		h.gz.Reset(&h.body)
+		w = h.gz
+	}
+	for _, f := range frames {
+		if len(frames) == 1 {
+			f = f[:len(f)-1] // one message: the body is exactly the JSON document
+		}
+		_, _ = w.Write(f) // into a bytes.Buffer: cannot fail
+	}
+	if h.gzip {
+		_ = h.gz.Close()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(h.body.Bytes()))
+	if err != nil {
+		return 0, err
+	}
+	req.Header = h.headers.Clone()
+	resp, err := h.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) { // drop `Post "URL":`, the caller names the endpoint
+			err = ue.Err
+		}
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, httpDrainLimit))
+		return h.body.Len(), nil
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, httpBodySnippet))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, httpDrainLimit))
+	e := &HTTPStatusError{
+		URL:        h.url,
+		StatusCode: resp.StatusCode,
+		Status:     resp.Status,
+		Body:       strings.TrimSpace(string(snippet)),
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Messages:   len(frames),
+	}
+	e.hint = statusHint(e)
+	return h.body.Len(), e
+}
+
+// statusHint names what to check for the usual refusals.
+func statusHint(e *HTTPStatusError) string {
+	switch c := e.StatusCode; {
+	case c == http.StatusUnauthorized || c == http.StatusForbidden:
+		return " (the input or a proxy requires authorization: set output.http_headers)"
+	case c == http.StatusNotFound:
+		return " (wrong path? Graylog's GELF HTTP input answers on /gelf)"
+	case c == http.StatusMethodNotAllowed:
+		return " (this URL does not take POST: is it a GELF HTTP input?)"
+	case c == http.StatusRequestEntityTooLarge && e.Messages > 1:
+		return " (the input's max_chunk_size is smaller than output.http_max_body_bytes; sending fewer messages per request)"
+	case c == http.StatusRequestEntityTooLarge:
+		return " (raise the input's max_chunk_size, or lower output.http_max_body_bytes so messages are cut to fit)"
+	case c/100 == 3:
+		return " (redirects are not followed: set output.endpoint to the final URL)"
+	case c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable:
+		return " (the server asks to slow down; retrying)"
+	case c/100 == 5:
+		return " (server error; retrying)"
+	}
+	return ""
+}
+
+// retryAfter parses a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}
+
+// httpBatch takes the frames of the next request from the window: the
+// oldest unconfirmed one, and with bulk receiving the following ones while
+// the body stays within HTTPMaxBodyBytes.
+func (s *Shipper) httpBatch() ([][]byte, uint64) {
+	batch, first := s.pending(0, s.batch[:0])
+	size := 0
+	for i, f := range batch {
+		if i > 0 && (i >= s.http.maxBulk || size+len(f) > s.cfg.HTTPMaxBodyBytes) {
+			clear(batch[i:])
+			batch = batch[:i]
+			break
+		}
+		size += len(f)
+	}
+	return batch, first
+}
+
+// driveHTTP is the owner's loop for http(s)://: one request at a time, in
+// order, each retried until the server answers 2xx.
+func (s *Shipper) driveHTTP(ctx context.Context) error {
+	if s.http == nil {
+		s.http = s.newHTTPLink()
+	}
+	var wait time.Duration // before the next attempt, after a failure
+	for {
+		if s.drainedAfterClose() {
+			s.finished = true
+			s.closeHTTP()
+			return nil
+		}
+		if wait > 0 {
+			if err := s.sleep(ctx, wait); err != nil {
+				return err
+			}
+			wait = 0
+			continue // Close may have drained nothing; re-check
+		}
+		batch, first := s.httpBatch()
+		if len(batch) == 0 {
+			s.batch = batch
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.wake:
+			}
+			continue
+		}
+		n, err := s.http.post(ctx, batch, s.cfg.WriteTimeout)
+		s.bytesWritten.Add(uint64(n))
+		count := len(batch)
+		clear(batch)
+		s.batch = batch[:0]
+		if err == nil {
+			for i := range count {
+				s.noteWritten(first + uint64(i))
+			}
+			s.fails = 0
+			if s.cfg.HTTPBulk {
+				s.http.maxBulk = httpMaxBulkCount
+			}
+			s.setConnected(true)
+			if !s.down.start.IsZero() {
+				s.down.upAt = time.Now()
+				s.recovered()
+			}
+			s.confirm(first + uint64(count) - 1)
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for i := range count {
+			s.noteWritten(first + uint64(i))
+		}
+		s.fails++
+		s.setConnected(false)
+		if s.down.start.IsZero() {
+			s.down.start = time.Now()
+		}
+		s.down.attempts++
+		var se *HTTPStatusError
+		if errors.As(err, &se) {
+			if se.StatusCode == http.StatusRequestEntityTooLarge && count > 1 {
+				s.http.maxBulk = max(count/2, 1)
+			}
+		} else {
+			err = s.connectError(err)
+		}
+		s.setLastErr(err)
+		s.logFailure(err, "request not accepted; retrying")
+		wait = backoffDelay(s.fails-1, s.cfg.BackoffMin, s.cfg.BackoffMax, nil)
+		if se != nil && se.RetryAfter > wait {
+			wait = se.RetryAfter
+		}
+		if se != nil && se.StatusCode == http.StatusRequestEntityTooLarge && count > 1 {
+			wait = 0 // a smaller request is a different request: try it now
+		}
+	}
+}
+
+func (s *Shipper) closeHTTP() {
+	if s.http != nil {
+		s.http.transport.CloseIdleConnections()
+		s.setConnected(false)
+	}
+}
+
+// probeHTTP checks that the endpoint accepts a connection and, for
+// https://, completes a TLS handshake with our settings, without sending a
+// request (a GELF input would log an empty message as an error). Through a
+// proxy (HTTPS_PROXY and friends) only the proxy could be reached, so
+// nothing is probed.
+func (s *Shipper) probeHTTP(ctx context.Context) error {
+	req, _ := http.NewRequest(http.MethodPost, s.ep.scheme+"://"+s.ep.addr()+s.ep.path, nil)
+	if p, err := http.ProxyFromEnvironment(req); err == nil && p != nil {
+		s.log.Debug().Str("proxy", p.Redacted()).Msg("endpoint reached through a proxy: not probed")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	d := net.Dialer{Timeout: s.cfg.DialTimeout}
+	start := time.Now()
+	c, err := d.DialContext(ctx, "tcp", s.ep.addr())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if s.tls == nil {
+		return nil
+	}
+	tc := tls.Client(c, s.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	if tc.ConnectionState().Version >= tls.VersionTLS13 {
+		// A TLS 1.3 server rejects a client certificate after the
+		// handshake; an HTTP server sends nothing unasked, so a read that
+		// times out means the certificate was accepted.
+		probe := min(max(2*time.Since(start), 100*time.Millisecond), time.Second)
+		_ = tc.SetReadDeadline(time.Now().Add(probe))
+		var b [1]byte
+		if _, err := tc.Read(b[:]); err != nil && !isTimeout(err) && !errors.Is(err, io.EOF) {
+			return err
+		}
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,303 @@
+package shipper
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"time"
+)
+
+// GELF UDP (research gelf-ldp.md §1.3): a message is compressed as a whole,
+// then sent in one datagram if it fits in ChunkSize, otherwise in chunks of
+// at most ChunkSize bytes, each with a 12-byte header: the magic 0x1e 0x0f,
+// an 8-byte message id, the chunk's sequence number and the chunk count.
+// Graylog accepts at most 128 chunks per message and discards a message
+// whose chunks do not all arrive within 5 s.
+//
+// Why not go-gelf's UDPWriter: its chunk size is a constant 1420; it sends
+// an extra empty chunk when the payload is an exact multiple of the chunk
+// data size; and it only sends a gelf.Message, which it marshals again with
+// encoding/json, so it cannot carry the messages pkg/gelf encodes (with
+// their field order, escaping and size cap). The chunking below is the
+// spec's, and is tested against a strict reassembling server.
+const (
+	chunkHeaderSize = 12
+	maxChunks       = 128
+)
+
+var chunkMagic = [2]byte{0x1e, 0x0f}
+
+// TooLargeError is returned (wrapped) by Send for a message the transport
+// cannot carry at its size: a udp:// message larger than 128 chunks once
+// compressed, or an http(s):// message larger than HTTPMaxBodyBytes. The
+// caller should encode the message again, smaller (pkg/gelf truncates in a
+// defined order), and send that instead: nothing is dropped.
+type TooLargeError struct {
+	Endpoint string
+	Size     int // the message's size as the transport measures it (compressed for udp:// unless compression is none)
+	Limit    int // the largest size the transport accepts, in the same unit
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("message of %d bytes exceeds the %d bytes %s can carry", e.Size, e.Limit, e.Endpoint)
+}
+
+// TooLarge returns the message's size and the limit, in the transport's
+// unit; a caller shrinks the message by at least Limit/Size.
+func (e *TooLargeError) TooLarge() (size, limit int) { return e.Size, e.Limit }
+
+// compressor compresses UDP payloads; one per concurrent Send (sync.Pool).
+type compressor struct {
+	buf  bytes.Buffer
+	gz   *gzip.Writer
+	zlib *zlib.Writer
+}
+
+// udpPayload returns the datagram payload for msg: msg compressed as
+// configured, in a new slice. It returns a *TooLargeError if the payload
+// needs more than 128 chunks.
+func (s *Shipper) udpPayload(msg []byte) ([]byte, error) {
+	var out []byte
+	switch s.cfg.Compression {
+	case CompressNone:
+		out = bytes.Clone(msg)
+	default:
+		c, _ := s.compressors.Get().(*compressor)
+		if c == nil {
+			c = &compressor{}
+		}
+		defer s.compressors.Put(c)
+		c.buf.Reset()
+		var w io.WriteCloser
+		if s.cfg.Compression == CompressZlib {
+			if c.zlib == nil {
+				c.zlib, _ = zlib.NewWriterLevel(&c.buf, flate.BestSpeed)
+			} else {
+				c.zlib.Reset(&c.buf)
+			}
+			w = c.zlib
+		} else {
+			if c.gz == nil {
+				c.gz, _ = gzip.NewWriterLevel(&c.buf, flate.BestSpeed)
+			} else {
+				c.gz.Reset(&c.buf)
+			}
+			w = c.gz
+		}
+		// Writes to a bytes.Buffer cannot fail.
+		_, _ = w.Write(msg)
+		_ = w.Close()
+		out = bytes.Clone(c.buf.Bytes())
+	}
+	if limit := s.udpMaxPayload(); len(out) > limit {
+		return nil, &TooLargeError{Endpoint: s.ep.String(), Size: len(out), Limit: limit}
+	}
+	return out, nil
+}
+
+// udpMaxPayload is the largest payload 128 chunks carry.
+func (s *Shipper) udpMaxPayload() int { return maxChunks * (s.cfg.ChunkSize - chunkHeaderSize) }
+
+// udpLink is the UDP socket and its chunk buffer. Only the owner uses it.
+type udpLink struct {
+	conn      *net.UDPConn
+	chunkSize int
+	buf       []byte // one datagram
+}
+
+// dialUDP resolves the endpoint and opens a connected UDP socket. There is
+// no handshake: a server that is down shows up only as a failed later
+// write (ICMP port unreachable), if at all.
+func (s *Shipper) dialUDP(ctx context.Context) (*udpLink, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "udp", s.ep.addr())
+	if err != nil {
+		return nil, err
+	}
+	uc, ok := c.(*net.UDPConn)
+	if !ok { // cannot happen with network "udp"
+		_ = c.Close()
+		return nil, fmt.Errorf("dial returned %T, not a UDP socket", c)
+	}
+	return &udpLink{conn: uc, chunkSize: s.cfg.ChunkSize, buf: make([]byte, s.cfg.ChunkSize)}, nil
+}
+
+// write sends one payload: one datagram if it fits, else chunks. It
+// returns the bytes written. A payload never needs more than 128 chunks
+// (udpPayload checked).
+func (u *udpLink) write(p []byte, deadline time.Time) (int, error) {
+	if err := u.conn.SetWriteDeadline(deadline); err != nil {
+		return 0, err
+	}
+	if len(p) <= u.chunkSize {
+		return u.conn.Write(p)
+	}
+	data := u.chunkSize - chunkHeaderSize
+	count := (len(p) + data - 1) / data // no empty trailing chunk
+	if count > maxChunks {
+		return 0, fmt.Errorf("payload of %d bytes needs %d chunks (max %d)", len(p), count, maxChunks)
+	}
+	id := rand.Uint64()
+	total := 0
+	for seq := 0; seq < count; seq++ {
+		part := p[seq*data : min((seq+1)*data, len(p))]
+		b := u.buf[:chunkHeaderSize]
+		b[0], b[1] = chunkMagic[0], chunkMagic[1]
+		binary.BigEndian.PutUint64(b[2:10], id)
+		b[10], b[11] = byte(seq), byte(count)
+		b = append(b, part...)
+		n, err := u.conn.Write(b)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// driveUDP is the owner's loop for udp://. A message is confirmed as soon
+// as its datagrams were written: UDP gives no delivery guarantee, and the
+// checkpoint moves past what was handed to the kernel. A write error (the
+// server's host answered an earlier datagram with ICMP port unreachable,
+// no route, ...) re-sends the same message after a backoff.
+func (s *Shipper) driveUDP(ctx context.Context) error {
+	for {
+		if s.drainedAfterClose() {
+			s.finished = true
+			s.closeUDP()
+			return nil
+		}
+		if s.udp == nil {
+			if err := s.connectDatagram(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		batch, first := s.pending(0, s.batch[:0])
+		if len(batch) == 0 {
+			s.batch = batch
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.wake:
+			}
+			continue
+		}
+		sent := 0
+		var err error
+		for i, p := range batch {
+			var n int
+			n, err = s.udp.write(p, time.Now().Add(s.cfg.WriteTimeout))
+			s.bytesWritten.Add(uint64(n))
+			if err != nil {
+				break
+			}
+			s.noteWritten(first + uint64(i))
+			sent++
+		}
+		clear(batch)
+		s.batch = batch[:0]
+		if sent > 0 {
+			if !s.down.start.IsZero() {
+				s.down.upAt = time.Now()
+				s.recovered()
+			}
+			s.fails = 0
+			s.confirm(first + uint64(sent) - 1)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.udpFailed(fmt.Errorf("write to %s: %w", s.ep, err))
+			if err := s.backoff(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// connectDatagram opens the UDP socket, retrying with backoff (resolution
+// can fail while DNS is down).
+func (s *Shipper) connectDatagram(ctx context.Context) error {
+	for {
+		if err := s.backoff(ctx); err != nil {
+			return err
+		}
+		if s.drainedAfterClose() {
+			return nil
+		}
+		s.down.attempts++
+		u, err := s.dialUDP(ctx)
+		if err == nil {
+			s.udp = u
+			s.setConnected(true)
+			if s.down.start.IsZero() {
+				s.log.Info().Msg("UDP socket ready (GELF UDP has no delivery guarantee)")
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.fails++
+		if s.down.start.IsZero() {
+			s.down.start = time.Now()
+		}
+		err = s.connectError(err)
+		s.setLastErr(err)
+		s.logFailure(err, "cannot open the UDP socket; retrying")
+	}
+}
+
+// udpFailed records a write failure. The socket is kept: a connected UDP
+// socket reports an ICMP error once and then works again.
+func (s *Shipper) udpFailed(err error) {
+	s.fails++
+	s.setLastErr(err)
+	s.setConnected(false)
+	if s.down.start.IsZero() {
+		s.down.start = time.Now()
+	}
+	s.logFailure(err, "UDP write failed; retrying the message")
+}
+
+func (s *Shipper) closeUDP() {
+	if s.udp != nil {
+		_ = s.udp.conn.Close()
+		s.udp = nil
+		s.setConnected(false)
+	}
+}
+
+// backoff waits before the next attempt when the last one failed.
+func (s *Shipper) backoff(ctx context.Context) error {
+	if s.fails == 0 {
+		return nil
+	}
+	return s.sleep(ctx, backoffDelay(s.fails-1, s.cfg.BackoffMin, s.cfg.BackoffMax, nil))
+}
+
+// noteWritten counts seq as a re-send if it was written before.
+func (s *Shipper) noteWritten(seq uint64) {
+	if seq <= s.maxWritten {
+		s.resent.Add(1)
+	} else {
+		s.maxWritten = seq
+	}
+}
+
+func (s *Shipper) setConnected(up bool) {
+	s.mu.Lock()
+	s.connected = up
+	s.mu.Unlock()
+}
