@@ -159,6 +159,43 @@ func Open(cfg Config, log zerolog.Logger) (*Store, error) {
 
 func prevPath(path string) string { return path + ".prev" }
 
+// Saved is a checkpoint as read by Read.
+type Saved struct {
+	Found    bool      // a generation exists
+	FromPrev bool      // the current generation is missing or unreadable; this is the previous one
+	Position Position  // zero when the checkpoint names no file yet
+	SavedAt  time.Time // when it was written
+}
+
+// Read loads the checkpoint at path the way Open does (falling back to the
+// previous generation), but changes nothing on disk: no directory is
+// created, no temporary file removed. It is for inspection (audittail
+// check). The error names the file that cannot be used.
+func Read(path string) (Saved, error) {
+	st, found, err := load(path)
+	if err != nil || !found {
+		prev, pfound, perr := load(prevPath(path))
+		switch {
+		case pfound && perr == nil:
+			return savedFrom(prev, true), nil
+		case !found && !pfound:
+			return Saved{}, nil
+		case err == nil:
+			err = perr
+		}
+		return Saved{Found: true}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	return savedFrom(st, false), nil
+}
+
+func savedFrom(st state, prev bool) Saved {
+	s := Saved{Found: true, FromPrev: prev, SavedAt: st.Updated}
+	if st.File != nil {
+		s.Position = *st.File
+	}
+	return s
+}
+
 // load reads and decodes one generation; found is false when it does not exist.
 func load(path string) (st state, found bool, err error) {
 	b, err := os.ReadFile(path)

@@ -290,3 +290,34 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	})
 }
+
+// TestRead: Read sees what Open sees, falls back to the previous generation
+// the same way, and changes nothing on disk.
+func TestRead(t *testing.T) {
+	cfg := testConfig(t)
+	if got, err := Read(cfg.Path); err != nil || got.Found {
+		t.Fatalf("Read of a missing checkpoint: %+v, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Dir(cfg.Path)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Read created the directory: %v", err)
+	}
+	first, second := writeTwice(t, cfg)
+	got, err := Read(cfg.Path)
+	if err != nil || !got.Found || got.FromPrev || got.Position != second || got.SavedAt.IsZero() {
+		t.Fatalf("Read: %+v, %v; want %+v", got, err, second)
+	}
+	tmp := cfg.Path + ".tmp-42"
+	os.WriteFile(tmp, []byte("{"), 0o600)
+	os.WriteFile(cfg.Path, []byte("{"), 0o600) // torn
+	got, err = Read(cfg.Path)
+	if err != nil || !got.FromPrev || got.Position != first {
+		t.Fatalf("Read with a torn current generation: %+v, %v; want the previous %+v", got, err, first)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatalf("Read removed a temporary file: %v", err)
+	}
+	os.WriteFile(prevPath(cfg.Path), nil, 0o600)
+	if _, err := Read(cfg.Path); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), cfg.Path) {
+		t.Fatalf("Read with both generations unreadable: %v", err)
+	}
+}

@@ -207,6 +207,7 @@ func (s *Shipper) driveUDP(ctx context.Context) error {
 		clear(batch)
 		s.batch = batch[:0]
 		if sent > 0 {
+			s.setConnected(true)
 			if !s.down.start.IsZero() {
 				s.down.upAt = time.Now()
 				s.recovered()

@@ -403,7 +403,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--bogus"}, "flag provided but not defined: -bogus"},
 		{"no endpoint", []string{"--path", "/x"}, "no endpoint"},
-		{"bad scheme", []string{"--endpoint", "udp://x"}, "udp"},
+		{"bad scheme", []string{"--endpoint", "ftp://x"}, `unsupported scheme "ftp"`},
+		{"bad metrics address", []string{"--endpoint", "-", "--metrics-addr", "9102"}, "metrics.addr"},
+		{"tls server name on plain tcp", []string{"--endpoint", "tcp://127.0.0.1:1", "--tls-server-name", "x"}, "output.tls_server_name"},
+		{"log file in a missing directory", []string{"--endpoint", "-", "--log-file", filepath.Join(dir, "no", "such", "dir", "a.log")}, "open log file"},
 		{"unknown config key", []string{"--config", badKey}, `unknown key "output.endpiont"`},
 		{"missing config", []string{"--config", filepath.Join(dir, "none.yaml")}, "none.yaml"},
 		{"bad start-at", []string{"--endpoint", "-", "--start-at", "middle"}, "start_at"},

@@ -54,7 +54,10 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg, showVersion, err := loadConfig(args, stderr)
+	if len(args) > 0 && args[0] == "check" {
+		return runCheck(args[1:], stdout, stderr)
+	}
+	cfg, showVersion, err := loadConfig(args, stderr, nil)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -66,8 +69,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "audittail %s\n", buildVersion())
 		return exitOK
 	}
-	log := newLogger(cfg.Log, stderr)
-	if err := serve(cfg, log); err != nil {
+	out, err := openLogOutput(cfg.Log.File, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "audittail: %v\n", err)
+		return exitUsage
+	}
+	defer out.Close()
+	log := newLogger(cfg.Log, out)
+	if err := serve(cfg, log, out); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			log.Error().Err(err).Msg("invalid configuration")
@@ -80,35 +89,42 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // loadConfig builds the configuration: defaults, then the --config file, then
-// the environment, then flags. It validates the result.
-func loadConfig(args []string, stderr io.Writer) (config.Config, bool, error) {
+// the environment, then flags. It validates the result. extra, if not nil,
+// registers more flags (the check subcommand's) before parsing.
+func loadConfig(args []string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, bool, error) {
 	var cfg config.Config
-	fs := flag.NewFlagSet("audittail", flag.ContinueOnError)
+	name := "audittail"
+	if extra != nil {
+		name = "audittail check"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: audittail --path FILE --stream TOKEN --endpoint URL --checkpoint FILE
-                 [--stream-file FILE] [--start-at beginning|end] [--config FILE] [--host NAME]
-                 [--ca-cert FILE] [--client-cert FILE --client-key FILE]
-                 [--log-level LEVEL] [--log-format json|console] [--version]
-
-Ships every Kubernetes API server audit event to a GELF server (OVHcloud Logs
-Data Platform or Graylog). Flags override the --config file.
-
-`)
+		if extra != nil {
+			fmt.Fprint(stderr, checkUsage)
+		} else {
+			fmt.Fprint(stderr, usage)
+		}
 		fs.PrintDefaults()
+	}
+	if extra != nil {
+		extra(fs)
 	}
 	var (
 		configFile  = fs.String("config", "", "YAML configuration `file`; flags override it")
 		path        = fs.String("path", tailer.DefaultPath, "audit log `file` written by kube-apiserver (--audit-log-path)")
 		stream      = fs.String("stream", "", "LDP stream write `token`, sent as _X-OVH-TOKEN (prefer --stream-file or $AUDITTAIL_STREAM: flags are visible in the process list)")
 		streamFile  = fs.String("stream-file", "", "`file` holding the LDP stream token")
-		endpoint    = fs.String("endpoint", "", "GELF server: tls://HOST[:PORT] (default port 12202), tcp://HOST[:PORT] (default port 2202), or - for standard output")
+		endpoint    = fs.String("endpoint", "", "GELF server `URL`: tls://HOST[:PORT] (default port 12202), tcp://HOST[:PORT] (2202), udp://HOST[:PORT] (2202, no delivery guarantee), http(s)://HOST[:PORT][/PATH] (path /gelf), or - for standard output")
 		ckptPath    = fs.String("checkpoint", checkpoint.DefaultPath, "checkpoint `file`")
 		startAt     = fs.String("start-at", string(tailer.StartBeginning), "where to start in a file the checkpoint does not know: beginning or end")
 		host        = fs.String("host", "", "GELF host `name` (default: this node's hostname)")
 		caCert      = fs.String("ca-cert", "", "PEM `file` of CA certificates trusted besides the system roots")
 		clientCert  = fs.String("client-cert", "", "PEM client certificate `file` for mutual TLS")
 		clientKey   = fs.String("client-key", "", "PEM client key `file` for mutual TLS")
+		serverName  = fs.String("tls-server-name", "", "`name` to verify in the server certificate (default: the endpoint's host)")
+		metricsAddr = fs.String("metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT` (default: off)")
+		logFile     = fs.String("log-file", "", "write the log to this `file` instead of standard error; SIGHUP re-opens it")
 		logLevel    = fs.String("log-level", "info", "log `level`: trace, debug, info, warn, error")
 		logFormat   = fs.String("log-format", string(config.LogJSON), "log format: json or console")
 		showVersion = fs.Bool("version", false, "print the version and exit")
@@ -164,6 +180,15 @@ Data Platform or Graylog). Flags override the --config file.
 	if set["client-key"] {
 		cfg.Output.ClientKey = *clientKey
 	}
+	if set["tls-server-name"] {
+		cfg.Output.ServerName = *serverName
+	}
+	if set["metrics-addr"] {
+		cfg.Metrics.Addr = *metricsAddr
+	}
+	if set["log-file"] {
+		cfg.Log.File = *logFile
+	}
 	if set["log-level"] {
 		cfg.Log.Level = *logLevel
 	}
@@ -177,19 +202,43 @@ Data Platform or Graylog). Flags override the --config file.
 		return cfg, false, errors.New("no endpoint: set --endpoint (e.g. tls://gra1.logs.ovh.com:12202, or - for standard output) or output.endpoint in the config file")
 	}
 	if cfg.GELF.StreamFile != "" {
-		b, err := os.ReadFile(cfg.GELF.StreamFile)
+		tok, err := readStreamFile(cfg.GELF.StreamFile)
 		if err != nil {
-			return cfg, false, fmt.Errorf("read stream token: %w", err)
+			return cfg, false, err
 		}
-		cfg.GELF.Stream = strings.TrimSpace(string(b))
-		if cfg.GELF.Stream == "" {
-			return cfg, false, fmt.Errorf("stream token file %s is empty", cfg.GELF.StreamFile)
-		}
+		cfg.GELF.Stream = tok
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, false, err
 	}
 	return cfg, false, nil
+}
+
+const usage = `Usage: audittail --path FILE --stream-file FILE --endpoint URL --checkpoint FILE
+                 [--stream TOKEN] [--start-at beginning|end] [--config FILE] [--host NAME]
+                 [--ca-cert FILE] [--client-cert FILE --client-key FILE] [--tls-server-name NAME]
+                 [--metrics-addr HOST:PORT] [--log-file FILE]
+                 [--log-level LEVEL] [--log-format json|console] [--version]
+       audittail check [the same flags] [--send-test]
+
+Ships every Kubernetes API server audit event to a GELF server (OVHcloud Logs
+Data Platform or Graylog). Flags override the --config file. SIGHUP re-opens
+--log-file and re-reads --stream-file.
+
+`
+
+// readStreamFile reads the stream token from path: the file's content
+// without surrounding white space. The error never shows the content.
+func readStreamFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read stream token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("stream token file %s is empty", path)
+	}
+	return tok, nil
 }
 
 func newLogger(c config.Log, w io.Writer) zerolog.Logger {
@@ -213,9 +262,12 @@ func buildVersion() string {
 // serve runs the agent until SIGTERM or SIGINT, then shuts down in order:
 // stop reading, wait (bounded) for the server to confirm what was sent,
 // write the checkpoint.
-func serve(cfg config.Config, log zerolog.Logger) error {
+func serve(cfg config.Config, log zerolog.Logger, logOut *logOutput) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	ckpt, err := checkpoint.Open(cfg.Checkpoint, log.With().Str("component", "checkpoint").Logger())
 	if err != nil {
@@ -223,6 +275,20 @@ func serve(cfg config.Config, log zerolog.Logger) error {
 	}
 	start, savedAt, _ := ckpt.Loaded()
 
+	// The shipper comes first: its transport may bound the message size
+	// (an HTTP input's body limit, 128 uncompressed UDP chunks), which then
+	// caps the encoder. onConfirm is only called once Run runs, after pipe
+	// is set.
+	var pipe *pipeline.Pipeline
+	sh, err := shipper.New(cfg.Output, log, func(seq uint64) { pipe.OnConfirm(seq) })
+	if err != nil {
+		return usageError{err}
+	}
+	if m := sh.MaxMessageBytes(); m > 0 && m < cfg.GELF.MaxMessageBytes {
+		log.Info().Int("max_message_bytes", m).Str("endpoint", sh.Endpoint()).
+			Msg("gelf.max_message_bytes lowered to what the transport carries")
+		cfg.GELF.MaxMessageBytes = max(m, gelf.MinMaxMessageBytes)
+	}
 	enc, err := gelf.NewEncoder(cfg.GELF)
 	if err != nil {
 		return usageError{err}
@@ -241,19 +307,35 @@ func serve(cfg config.Config, log zerolog.Logger) error {
 		}
 	}
 
-	pipe := pipeline.New(tl, enc, nil, ckpt, log.With().Str("component", "pipeline").Logger())
-	sh, err := shipper.New(cfg.Output, log.With().Str("component", "shipper").Logger(), pipe.OnConfirm)
-	if err != nil {
-		return usageError{err}
+	pipe = pipeline.New(tl, enc, sh, ckpt, log.With().Str("component", "pipeline").Logger())
+
+	var metrics *metricsServer
+	if cfg.Metrics.Addr != "" {
+		snapshot := func() agentStats {
+			return agentStats{Pipeline: pipe.Stats(), Shipper: sh.Stats(), Tailer: tl.Stats(), Checkpoint: ckpt.Stats()}
+		}
+		if metrics, err = newMetricsServer(cfg.Metrics.Addr, cfg.Metrics.StallTimeout, snapshot, log); err != nil {
+			return err
+		}
+		go func() {
+			if err := metrics.Serve(); err != nil {
+				log.Error().Err(err).Str("component", "metrics").Msg("metrics server stopped")
+			}
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = metrics.Shutdown(sctx)
+			cancel()
+		}()
 	}
-	pipe.SetSender(sh)
 
 	log.Info().
 		Str("version", buildVersion()).
 		Str("path", cfg.Tail.Path).
 		Str("start_at", string(cfg.Tail.StartAt)).
 		Str("checkpoint", cfg.Checkpoint.Path).
-		Str("endpoint", cfg.Output.Endpoint).
+		Str("endpoint", sh.Endpoint()).
+		Str("metrics_addr", cfg.Metrics.Addr).
 		Str("host", enc.Host()).
 		Bool("stream_token_set", cfg.GELF.Stream != "").
 		Str("full_message", string(cfg.GELF.FullMessage)).
@@ -284,6 +366,7 @@ func serve(cfg config.Config, log zerolog.Logger) error {
 
 	statsDone := make(chan struct{})
 	go logStats(log, pipe, tl, sh, ckpt, statsDone)
+	go reloadOnHUP(hup, statsDone, cfg, enc, logOut, log)
 
 	runErr := pipe.Run(ctx)
 	if errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
@@ -307,6 +390,39 @@ func serve(cfg config.Config, log zerolog.Logger) error {
 	}
 	logStatsLine(log.Info(), pipe, tl, sh, ckpt).Msg("audittail stopped")
 	return runErr
+}
+
+// reloadOnHUP handles SIGHUP until done is closed: it re-opens the log file
+// (after logrotate moved it) and re-reads the stream token file (token
+// rotation). Reading position and connection are untouched. A token file
+// that cannot be read or holds an invalid token keeps the current token.
+func reloadOnHUP(hup <-chan os.Signal, done <-chan struct{}, cfg config.Config, enc *gelf.Encoder, out *logOutput, log zerolog.Logger) {
+	for {
+		select {
+		case <-done:
+			return
+		case <-hup:
+		}
+		ev := log.Info()
+		if err := out.Reopen(); err != nil {
+			log.Error().Err(err).Msg("SIGHUP: cannot re-open the log file; still writing to the old one")
+		} else if cfg.Log.File != "" {
+			ev = ev.Str("log_file", cfg.Log.File)
+		}
+		if cfg.GELF.StreamFile != "" {
+			tok, err := readStreamFile(cfg.GELF.StreamFile)
+			if err == nil {
+				old := enc.Stream()
+				if err = enc.SetStream(tok); err == nil {
+					ev = ev.Bool("stream_token_changed", tok != old)
+				}
+			}
+			if err != nil {
+				log.Error().Err(err).Str("stream_file", cfg.GELF.StreamFile).Msg("SIGHUP: stream token not reloaded; keeping the current one")
+			}
+		}
+		ev.Msg("SIGHUP: reloaded")
+	}
 }
 
 func resumeInfo(p checkpoint.Position) map[string]any {

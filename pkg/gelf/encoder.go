@@ -825,3 +825,34 @@ func (e *Encoder) nameTaken(start, i int) bool {
 	}
 	return false
 }
+
+// TestMessage appends a GELF message that is not an audit event, for
+// `audittail check --send-test`: level 6, the configured host, stream token
+// and cluster like every message, short_message naming the agent, and
+// _check_id = id so the message can be found on the server (Graylog field
+// check_id). It is always valid JSON.
+func (e *Encoder) TestMessage(dst []byte, id string, now time.Time) []byte {
+	if e.now == nil {
+		e.init()
+	}
+	tok := e.Stream()
+	dst = append(dst, `{"version":"1.1","host":`...)
+	dst = appendQuoted(dst, e.cfg.Host)
+	dst = append(dst, `,"short_message":`...)
+	dst = appendQuoted(dst, "audittail check: test message from "+e.cfg.Host+" (not an audit event)")
+	dst = append(dst, `,"timestamp":`...)
+	dst = appendTimestamp(dst, now)
+	dst = append(dst, `,"level":6`...)
+	if tok != "" {
+		dst = append(dst, `,"_X-OVH-TOKEN":`...)
+		dst = appendQuoted(dst, tok)
+	}
+	dst = append(dst, `,"_agent":"audittail"`...)
+	if e.cfg.Cluster != "" {
+		dst = append(dst, `,"_cluster":`...)
+		dst = appendQuoted(dst, e.cfg.Cluster)
+	}
+	dst = append(dst, `,"_check_id":`...)
+	dst = appendQuoted(dst, id)
+	return append(dst, '}')
+}

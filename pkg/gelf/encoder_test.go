@@ -640,3 +640,25 @@ func TestSetStream(t *testing.T) {
 	}
 	<-done
 }
+
+func TestTestMessage(t *testing.T) {
+	e := newTestEncoder(t, Config{Host: "cp-1", Stream: "tok", Cluster: "prod \"gra\""})
+	out := e.TestMessage(nil, "abc123", time.Date(2026, 11, 21, 10, 0, 0, 250e6, time.UTC))
+	var m map[string]any
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, out)
+	}
+	want := map[string]any{
+		"version": "1.1", "host": "cp-1", "short_message": "audittail check: test message from cp-1 (not an audit event)",
+		"timestamp": 1795255200.25, "level": float64(6), "_X-OVH-TOKEN": "tok", "_agent": "audittail",
+		"_cluster": `prod "gra"`, "_check_id": "abc123",
+	}
+	if len(m) != len(want) {
+		t.Errorf("fields %v, want %v", m, want)
+	}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v", k, m[k], v)
+		}
+	}
+}

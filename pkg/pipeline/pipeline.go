@@ -90,10 +90,6 @@ func New(src source, enc *gelf.Encoder, out sender, ckpt marker, log zerolog.Log
 	return &Pipeline{src: src, enc: enc, out: out, ckpt: ckpt, log: log, parseLog: rateLimit{every: 10 * time.Second}}
 }
 
-// SetSender sets the sender; it exists because the shipper needs the
-// pipeline's OnConfirm before the pipeline can be given the shipper.
-func (p *Pipeline) SetSender(out sender) { p.out = out }
-
 // Run moves lines until ctx ends or reading fails. It returns ctx.Err() on
 // shutdown. Positions of messages sent but not yet confirmed stay pending; the
 // caller closes the shipper, whose confirmations still mark them.

@@ -30,6 +30,8 @@ type PKI struct {
 	CAPool     *x509.CertPool // holds CA only
 	ServerCert tls.Certificate
 	ClientCert tls.Certificate
+
+	caKey *ecdsa.PrivateKey // signs the variants (ExpiredServerTLS, ...)
 }
 
 // NewPKI generates a fresh CA (ECDSA P-256) and its server and client
@@ -42,6 +44,7 @@ func NewPKI(t testing.TB) *PKI {
 	p := &PKI{CAPool: x509.NewCertPool()}
 
 	caKey := newKey(t)
+	p.caKey = caKey
 	caTmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
 		Subject:               pkix.Name{CommonName: "gelftest CA"},
@@ -104,6 +107,72 @@ func (p *PKI) ServerTLS(clientAuth tls.ClientAuthType) *tls.Config {
 		Certificates: []tls.Certificate{p.ServerCert},
 		ClientAuth:   clientAuth,
 		ClientCAs:    p.CAPool,
+	}
+}
+
+// ExpiredServerTLS returns a server configuration like
+// ServerTLS(tls.NoClientCert) whose certificate is signed by p's CA and
+// names 127.0.0.1, ::1 and localhost, but expired an hour ago (it was valid
+// from 25 hours ago until an hour ago). A client that trusts p.CAPool fails
+// verification with an x509.CertificateInvalidError whose Reason is
+// x509.Expired. The certificate exists only in memory; every call makes a
+// new one.
+func (p *PKI) ExpiredServerTLS() *tls.Config {
+	now := time.Now()
+	return p.variantTLS(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:   now.Add(-25 * time.Hour),
+		NotAfter:    now.Add(-time.Hour),
+	})
+}
+
+// WrongHostServerTLS returns a server configuration like
+// ServerTLS(tls.NoClientCert) whose certificate is signed by p's CA and
+// valid now (from an hour ago for a day), but only for the DNS name
+// "wrong.example" (no IP addresses, no other names). A client that trusts
+// p.CAPool and dials 127.0.0.1 or localhost fails verification with an
+// x509.HostnameError; one that sets ServerName "wrong.example" succeeds.
+// The certificate exists only in memory; every call makes a new one.
+func (p *PKI) WrongHostServerTLS() *tls.Config {
+	now := time.Now()
+	return p.variantTLS(&x509.Certificate{
+		Subject:   pkix.Name{CommonName: "wrong.example"},
+		DNSNames:  []string{"wrong.example"},
+		NotBefore: now.Add(-time.Hour),
+		NotAfter:  now.Add(24 * time.Hour),
+	})
+}
+
+// variantTLS signs a server certificate from tmpl (names and dates set)
+// with p's CA and returns a TLS 1.2+ server configuration without client
+// authentication. Key generation and signing cannot fail in practice; if
+// they do, it panics (it has no testing.TB).
+func (p *PKI) variantTLS(tmpl *x509.Certificate) *tls.Config {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic("gelftest: generate key: " + err.Error())
+	}
+	sn, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		panic("gelftest: serial number: " + err.Error())
+	}
+	tmpl.SerialNumber = sn
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CA, &key.PublicKey, p.caKey)
+	if err != nil {
+		panic("gelftest: create certificate: " + err.Error())
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		panic("gelftest: parse certificate: " + err.Error())
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}},
+		ClientAuth:   tls.NoClientCert,
 	}
 }
 

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/pkg/audit"
+	"github.com/audittail/audittail/pkg/config"
+	"github.com/audittail/audittail/pkg/gelf"
+	"github.com/audittail/audittail/shipper"
+	"github.com/rs/zerolog"
+)
+
+const checkUsage = `Usage: audittail check [the agent's flags] [--send-test]
+
+Checks that audittail can run here, with these settings, as this user,
+without shipping any audit event: the configuration; the audit log and its
+directory (readable); the checkpoint (readable, its directory writable);
+the stream token; the endpoint (resolved, connected, TLS handshake). With
+--send-test it also sends one test message (not an audit event) and waits
+for the server to confirm it. Prints one line per check; the exit code is 0
+only if every check passed, 1 if one failed, 2 for a configuration error.
+
+`
+
+// checkReport prints one line per check and counts failures.
+type checkReport struct {
+	w              io.Writer
+	passed, failed int
+}
+
+func (r *checkReport) line(status, what, detail string) {
+	fmt.Fprintf(r.w, "%-5s %-14s %s\n", status, what, detail)
+}
+
+func (r *checkReport) ok(what, format string, args ...any) {
+	r.passed++
+	r.line("ok", what, fmt.Sprintf(format, args...))
+}
+
+// warn is a check that passed with something worth knowing.
+func (r *checkReport) warn(what, format string, args ...any) {
+	r.passed++
+	r.line("warn", what, fmt.Sprintf(format, args...))
+}
+
+func (r *checkReport) fail(what, format string, args ...any) {
+	r.failed++
+	r.line("FAIL", what, fmt.Sprintf(format, args...))
+}
+
+// runCheck is `audittail check`.
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	var sendTest bool
+	cfg, showVersion, err := loadConfig(args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&sendTest, "send-test", false, "also send one test message (not an audit event) and wait for the server to confirm it")
+	})
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	r := &checkReport{w: stdout}
+	fmt.Fprintf(stdout, "audittail %s check\n", buildVersion())
+	if err != nil {
+		r.fail("configuration", "%v", err)
+		fmt.Fprintln(stdout, "configuration error: nothing else was checked")
+		return exitUsage
+	}
+	if showVersion {
+		return exitOK
+	}
+	r.ok("configuration", "valid (endpoint %s, audit log %s, checkpoint %s)", cfg.Output.Endpoint, cfg.Tail.Path, cfg.Checkpoint.Path)
+
+	checkAuditLog(r, cfg.Tail.Path)
+	checkCheckpoint(r, cfg.Checkpoint.Path)
+	checkToken(r, cfg)
+	checkEndpoint(r, cfg, sendTest)
+
+	total := r.passed + r.failed
+	if r.failed > 0 {
+		fmt.Fprintf(stdout, "%d of %d checks failed\n", r.failed, total)
+		return exitRuntime
+	}
+	fmt.Fprintf(stdout, "all %d checks passed\n", total)
+	return exitOK
+}
+
+// checkAuditLog checks that this process can list the log's directory (to
+// find rotated generations) and read the log, and that its first line is
+// an audit event.
+func checkAuditLog(r *checkReport, path string) {
+	const what = "audit log"
+	dir := filepath.Dir(path)
+	if _, err := os.ReadDir(dir); err != nil {
+		r.fail(what, "cannot list directory %s: %v%s", dir, err, permissionHint(err))
+		return
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		r.warn(what, "%s does not exist yet; the directory is readable, and audittail waits for the file (is kube-apiserver's --audit-log-path this file?)", path)
+		return
+	}
+	if err != nil {
+		r.fail(what, "cannot open %s: %v%s", path, err, permissionHint(err))
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		r.fail(what, "stat %s: %v", path, err)
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		r.fail(what, "%s is not a regular file (%s)", path, fi.Mode().Type())
+		return
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	line, err := br.ReadSlice('\n')
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		r.fail(what, "read %s: %v%s", path, err, permissionHint(err))
+		return
+	}
+	if len(line) == 0 {
+		r.ok(what, "%s readable (empty)", path)
+		return
+	}
+	var ev audit.Event
+	if err := audit.Parse(line, &ev); err != nil {
+		r.warn(what, "%s readable (%d bytes), but its first line is not an audit event (%v): is this the audit log?", path, fi.Size(), err)
+		return
+	}
+	r.ok(what, "%s readable (%d bytes; first event %s, %s)", path, fi.Size(), ev.AuditID, ev.Time().UTC().Format(time.RFC3339))
+}
+
+// checkCheckpoint checks the saved position can be read and that the
+// checkpoint directory is writable, without changing the checkpoint.
+func checkCheckpoint(r *checkReport, path string) {
+	const what = "checkpoint"
+	saved, err := checkpoint.Read(path)
+	if err != nil {
+		r.fail(what, "%v", err)
+		return
+	}
+	dir := filepath.Dir(path)
+	state := "none yet: a first start"
+	switch {
+	case saved.Found && saved.Position.IsZero():
+		state = fmt.Sprintf("saved %s, no file yet", saved.SavedAt.UTC().Format(time.RFC3339))
+	case saved.Found:
+		state = fmt.Sprintf("resumes %s at offset %d (saved %s)", saved.Position.Path, saved.Position.Offset, saved.SavedAt.UTC().Format(time.RFC3339))
+	}
+	if saved.FromPrev {
+		state += "; the current generation is unreadable, the previous one is used"
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		parent := filepath.Dir(dir)
+		if err := probeWritable(parent); err != nil {
+			r.fail(what, "%s does not exist and cannot be created in %s: %v%s", dir, parent, err, permissionHint(err))
+			return
+		}
+		r.ok(what, "%s; directory %s will be created", state, dir)
+		return
+	}
+	if err := probeWritable(dir); err != nil {
+		r.fail(what, "directory %s is not writable: %v%s", dir, err, permissionHint(err))
+		return
+	}
+	r.ok(what, "%s; directory %s writable", state, dir)
+}
+
+// probeWritable creates and removes a temporary file in dir.
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".audittail-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func permissionHint(err error) string {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Sprintf(" (uid %d: run as root, or with CAP_DAC_READ_SEARCH as the systemd unit and the manifests in examples/ do)", os.Getuid())
+	}
+	return ""
+}
+
+// checkToken reports whether a stream token is set, never its value, and
+// flags the combinations that cannot work on LDP.
+func checkToken(r *checkReport, cfg config.Config) {
+	const what = "stream token"
+	host := endpointHost(cfg.Output.Endpoint)
+	ldp := strings.HasSuffix(host, ".logs.ovh.com")
+	from := "flag, config or $AUDITTAIL_STREAM"
+	if cfg.GELF.StreamFile != "" {
+		from = cfg.GELF.StreamFile
+	}
+	scheme, _, _ := strings.Cut(cfg.Output.Endpoint, "://")
+	clear := scheme == "tcp" || scheme == "udp" || scheme == "http"
+	switch {
+	case cfg.GELF.Stream == "" && ldp:
+		r.fail(what, "not set, but %s is Logs Data Platform, which routes messages by their stream token: set --stream-file", host)
+	case cfg.GELF.Stream == "":
+		r.ok(what, "not set (no _X-OVH-TOKEN: fine for a Graylog input)")
+	case clear:
+		r.warn(what, "set (%d characters, from %s), but %s:// sends it in clear text: prefer tls:// or https://", len(cfg.GELF.Stream), from, scheme)
+	default:
+		r.ok(what, "set (%d characters, from %s)", len(cfg.GELF.Stream), from)
+	}
+}
+
+// endpointHost is the host of a (validated) endpoint URL, "" for stdout.
+func endpointHost(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || endpoint == shipper.StdoutEndpoint {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+// checkEndpoint resolves and connects to the endpoint, and with sendTest
+// sends one test message.
+func checkEndpoint(r *checkReport, cfg config.Config, sendTest bool) {
+	if cfg.Output.Endpoint == shipper.StdoutEndpoint {
+		r.ok("endpoint", "standard output: nothing to connect to")
+		if sendTest {
+			r.ok("test message", "skipped: standard output")
+		}
+		return
+	}
+	host := endpointHost(cfg.Output.Endpoint)
+	if net.ParseIP(host) == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Output.DialTimeout)
+		addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+		cancel()
+		if err != nil {
+			r.fail("resolve", "%s: %v", host, err)
+			return
+		}
+		r.ok("resolve", "%s: %s", host, strings.Join(addrs, ", "))
+	}
+
+	confirmed := make(chan uint64, 1)
+	sh, err := shipper.New(cfg.Output, zerolog.Nop(), func(seq uint64) {
+		select {
+		case confirmed <- seq:
+		default:
+		}
+	})
+	if err != nil { // cannot happen: the configuration was validated
+		r.fail("connect", "%v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Output.DialTimeout)
+	err = sh.Connect(ctx)
+	cancel()
+	if err != nil {
+		r.fail("connect", "%v", err)
+		closeQuietly(sh)
+		return
+	}
+	scheme, _, _ := strings.Cut(sh.Endpoint(), "://")
+	switch scheme {
+	case "udp":
+		r.warn("connect", "%s: socket open; UDP has no handshake, so whether a server listens cannot be checked", sh.Endpoint())
+	case "tls", "https":
+		r.ok("connect", "%s: TCP connection and TLS handshake succeeded", sh.Endpoint())
+	default:
+		r.ok("connect", "%s: TCP connection succeeded", sh.Endpoint())
+	}
+	if !sendTest {
+		closeQuietly(sh)
+		return
+	}
+	sendTestMessage(r, cfg, sh, confirmed)
+}
+
+// sendTestMessage sends one test message through sh and waits for its
+// confirmation.
+func sendTestMessage(r *checkReport, cfg config.Config, sh *shipper.Shipper, confirmed <-chan uint64) {
+	const what = "test message"
+	gc := cfg.GELF
+	if m := sh.MaxMessageBytes(); m > 0 && m < gc.MaxMessageBytes {
+		gc.MaxMessageBytes = max(m, gelf.MinMaxMessageBytes)
+	}
+	enc, err := gelf.NewEncoder(gc)
+	if err != nil {
+		r.fail(what, "%v", err)
+		closeQuietly(sh)
+		return
+	}
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	id := hex.EncodeToString(idb[:])
+	msg := enc.TestMessage(nil, id, time.Now())
+
+	budget := cfg.Output.DialTimeout + cfg.Output.WriteTimeout
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	runDone := make(chan error, 1)
+	go func() { runDone <- sh.Run(ctx) }()
+	if _, err := sh.Send(ctx, msg); err != nil {
+		r.fail(what, "send: %v", err)
+		cancel()
+		<-runDone
+		closeQuietly(sh)
+		return
+	}
+	select {
+	case <-confirmed:
+	case <-ctx.Done():
+	}
+	st := sh.Stats()
+	cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
+	_ = sh.Close(cctx)
+	ccancel()
+	cancel()
+	<-runDone
+	if st.Confirmed < 1 {
+		reason := "no confirmation"
+		if st.LastError != "" {
+			reason = st.LastError
+		}
+		r.fail(what, "not confirmed within %s: %s", budget, reason)
+		return
+	}
+	search := fmt.Sprintf("search for check_id:%s (host %s)", id, enc.Host())
+	scheme, _, _ := strings.Cut(sh.Endpoint(), "://")
+	switch scheme {
+	case "udp":
+		r.warn(what, "sent; UDP cannot confirm delivery: %s", search)
+	case "http", "https":
+		r.ok(what, "accepted by the server (2xx); %s", search)
+	default:
+		r.ok(what, "received by the server's TCP stack; %s", search)
+	}
+}
+
+func closeQuietly(sh *shipper.Shipper) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = sh.Close(ctx)
+}

@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/pkg/pipeline"
+	"github.com/audittail/audittail/shipper"
+	"github.com/audittail/audittail/tailer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// agentStats is one snapshot of every component's counters.
+type agentStats struct {
+	Pipeline   pipeline.Stats
+	Shipper    shipper.Stats
+	Tailer     tailer.Stats
+	Checkpoint checkpoint.Stats
+}
+
+// metricsServer serves /metrics (Prometheus), /healthz (liveness) and
+// /readyz (readiness) over plain HTTP. Every scrape and every readiness probe
+// reads a fresh snapshot; the server keeps no counters of its own.
+type metricsServer struct {
+	ln    net.Listener
+	srv   *http.Server
+	stats *agentCollector
+	stall time.Duration
+	log   zerolog.Logger
+}
+
+// newMetricsServer listens on addr ("HOST:PORT") at once, so that a busy
+// port is a start-up error naming the address, but does not serve until
+// Serve. /readyz fails once the oldest unconfirmed message is stallTimeout
+// old (never, if stallTimeout <= 0). snapshot is called once per scrape and
+// once per readiness probe, from any goroutine. log is the root logger; the
+// server adds component=metrics.
+func newMetricsServer(addr string, stallTimeout time.Duration, snapshot func() agentStats, log zerolog.Logger) (*metricsServer, error) {
+	if addr == "" {
+		return nil, errors.New("metrics: no listen address")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err // the address is in our own message
+		}
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	log = log.With().Str("component", "metrics").Logger()
+	m := &metricsServer{
+		ln:    ln,
+		stats: newAgentCollector(snapshot),
+		stall: stallTimeout,
+		log:   log,
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.stats, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: metricsLog{log},
+		// A failing Go or process collector must not hide the agent's own
+		// metrics: serve what was gathered, log the rest.
+		ErrorHandling:       promhttp.ContinueOnError,
+		Registry:            reg, // promhttp_metric_handler_errors_total
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "audittail "+buildVersion()+"\n"+
+			"/metrics  Prometheus metrics\n"+
+			"/healthz  liveness: 200 while the process runs\n"+
+			"/readyz   readiness: 200 while connected and the server confirms in time")
+	})
+
+	m.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          stdlog.New(metricsLog{log}, "", 0),
+	}
+	return m, nil
+}
+
+// Addr is the address listened on, with the actual port when addr asked for
+// port 0.
+func (m *metricsServer) Addr() string { return m.ln.Addr().String() }
+
+// Serve answers requests until Shutdown, then returns nil. Call it once.
+func (m *metricsServer) Serve() error {
+	m.log.Info().Str("addr", m.Addr()).Msg("metrics listening")
+	if err := m.srv.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics: serve on %s: %w", m.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown stops listening and waits for requests in progress to end. If ctx
+// ends first, it closes the remaining connections and returns ctx's error. It
+// also releases the port when Serve was never called.
+func (m *metricsServer) Shutdown(ctx context.Context) error {
+	err := m.srv.Shutdown(ctx)
+	if err != nil {
+		m.srv.Close()
+	}
+	if cerr := m.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (m *metricsServer) readyz(w http.ResponseWriter, _ *http.Request) {
+	if ok, reason := readiness(m.stats.snapshot().Shipper, m.stats.now(), m.stall); !ok {
+		writeText(w, http.StatusServiceUnavailable, reason)
+		return
+	}
+	writeText(w, http.StatusOK, "ready")
+}
+
+// readiness reports whether the agent is shipping: connected, and the
+// server confirming messages in time. When not, reason says why in one line.
+func readiness(s shipper.Stats, now time.Time, stall time.Duration) (ready bool, reason string) {
+	if !s.Connected {
+		if s.LastError == "" {
+			return false, "not connected"
+		}
+		return false, "not connected: " + oneLine(s.LastError)
+	}
+	if stall > 0 && s.Unconfirmed > 0 && !s.OldestUnconfirmed.IsZero() {
+		if age := now.Sub(s.OldestUnconfirmed); age >= stall {
+			return false, fmt.Sprintf("stalled: oldest unconfirmed event is %s old (%d events unconfirmed)",
+				age.Round(time.Second), s.Unconfirmed)
+		}
+	}
+	return true, ""
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func writeText(w http.ResponseWriter, code int, body string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	io.WriteString(w, body+"\n")
+}
+
+// metricsLog feeds net/http's and promhttp's error logs into zerolog.
+type metricsLog struct{ log zerolog.Logger }
+
+// Write takes net/http's log lines: mostly misbehaving clients.
+func (l metricsLog) Write(p []byte) (int, error) {
+	l.log.Warn().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// Println takes promhttp's errors: failed collections or encodings.
+func (l metricsLog) Println(v ...any) {
+	l.log.Error().Msg(oneLine(fmt.Sprintln(v...)))
+}
+
+// agentCollector turns a snapshot of the components' own counters into
+// constant metrics at each scrape.
+type agentCollector struct {
+	snapshot func() agentStats
+	now      func() time.Time // time.Now; tests fix it
+	metrics  []agentMetric
+	build    *prometheus.Desc
+}
+
+// agentMetric is one series read from a snapshot.
+type agentMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(s *agentStats, now time.Time) float64
+}
+
+func newAgentCollector(snapshot func() agentStats) *agentCollector {
+	c := &agentCollector{
+		snapshot: snapshot,
+		now:      time.Now,
+		build: prometheus.NewDesc("audittail_build_info",
+			"Always 1; the labels give the audittail version and the Go version it was built with.",
+			[]string{"version", "goversion"}, nil),
+	}
+	counter := func(name, help string, v func(s *agentStats) uint64) {
+		c.metrics = append(c.metrics, agentMetric{
+			desc:  prometheus.NewDesc(name, help, nil, nil),
+			kind:  prometheus.CounterValue,
+			value: func(s *agentStats, _ time.Time) float64 { return float64(v(s)) },
+		})
+	}
+	gauge := func(name, help string, v func(s *agentStats, now time.Time) float64) {
+		c.metrics = append(c.metrics, agentMetric{
+			desc:  prometheus.NewDesc(name, help, nil, nil),
+			kind:  prometheus.GaugeValue,
+			value: v,
+		})
+	}
+
+	// Pipeline: from the audit log to the shipper.
+	counter("audittail_events_read_total", "Lines read from the audit log, blank ones included.",
+		func(s *agentStats) uint64 { return s.Pipeline.Lines })
+	counter("audittail_events_shipped_total", "GELF messages handed to the shipper.",
+		func(s *agentStats) uint64 { return s.Pipeline.Sent })
+	counter("audittail_events_confirmed_total", "GELF messages whose receipt the log server confirmed; the checkpoint moves only past these.",
+		func(s *agentStats) uint64 { return s.Pipeline.Confirmed })
+	counter("audittail_parse_errors_total", "Lines that were not valid audit events (shipped raw, flagged _parse_error).",
+		func(s *agentStats) uint64 { return s.Pipeline.ParseErrors })
+	counter("audittail_events_truncated_total", "GELF messages cut to gelf.max_message_bytes.",
+		func(s *agentStats) uint64 { return s.Pipeline.Truncated })
+	counter("audittail_long_lines_total", "Lines cut at tail.max_line_bytes (their start shipped, flagged _line_truncated_bool).",
+		func(s *agentStats) uint64 { return s.Pipeline.LongLines })
+	counter("audittail_partial_lines_total", "Unterminated last lines of rotated audit log files (shipped, flagged _partial_bool).",
+		func(s *agentStats) uint64 { return s.Pipeline.Partial })
+	counter("audittail_blank_lines_total", "Empty lines skipped, having nothing to ship.",
+		func(s *agentStats) uint64 { return s.Pipeline.SkippedBlank })
+	counter("audittail_sent_bytes_total", "Bytes of GELF messages handed to the shipper, delimiters excluded.",
+		func(s *agentStats) uint64 { return s.Pipeline.Bytes })
+	gauge("audittail_last_confirmed_timestamp_seconds", "Unix time of the last confirmation from the log server; 0 if none yet.",
+		func(s *agentStats, _ time.Time) float64 { return unixSeconds(s.Pipeline.LastConfirmed) })
+
+	// Shipper: the connection and its replay window.
+	counter("audittail_events_replayed_total", "GELF frames written again on a new connection after a reconnect, their receipt unconfirmed.",
+		func(s *agentStats) uint64 { return s.Shipper.Resent })
+	counter("audittail_written_bytes_total", "Raw bytes written to log server connections, TLS overhead and replayed frames included.",
+		func(s *agentStats) uint64 { return s.Shipper.BytesWritten })
+	counter("audittail_reconnects_total", "Connections to the log server established after the first one.",
+		func(s *agentStats) uint64 { return s.Shipper.Reconnects })
+	gauge("audittail_output_connected", "1 while a connection to the log server is up, else 0.",
+		func(s *agentStats, _ time.Time) float64 { return bit(s.Shipper.Connected) })
+	gauge("audittail_unconfirmed_events", "GELF messages sent and not yet confirmed by the log server (the replay window).",
+		func(s *agentStats, _ time.Time) float64 { return float64(s.Shipper.Unconfirmed) })
+	gauge("audittail_unconfirmed_bytes", "Bytes in the replay window, delimiters included.",
+		func(s *agentStats, _ time.Time) float64 { return float64(s.Shipper.UnconfirmedBytes) })
+	gauge("audittail_oldest_unconfirmed_age_seconds", "Seconds since the oldest unconfirmed GELF message was sent; 0 when none is unconfirmed.",
+		func(s *agentStats, now time.Time) float64 {
+			if s.Shipper.OldestUnconfirmed.IsZero() {
+				return 0
+			}
+			return max(now.Sub(s.Shipper.OldestUnconfirmed).Seconds(), 0)
+		})
+
+	// Tailer: the audit log files.
+	gauge("audittail_lag_bytes", "Bytes of the current audit log file not read yet.",
+		func(s *agentStats, _ time.Time) float64 { return float64(s.Tailer.LagBytes) })
+	gauge("audittail_files_open", "Audit log files held open (0 or 1).",
+		func(s *agentStats, _ time.Time) float64 { return float64(s.Tailer.FilesOpen) })
+	counter("audittail_rotations_total", "Switches from one generation of the audit log to the next.",
+		func(s *agentStats) uint64 { return s.Tailer.Rotations })
+	counter("audittail_truncations_total", "Audit log files found shorter than what was read (copytruncate).",
+		func(s *agentStats) uint64 { return s.Tailer.Truncations })
+	counter("audittail_lost_files_total", "Rotated audit log files deleted before they were read to their end.",
+		func(s *agentStats) uint64 { return s.Tailer.LostFiles })
+	counter("audittail_lost_bytes_total", "Unread bytes of the lost audit log files (a lower bound when only an older size was known).",
+		func(s *agentStats) uint64 { return s.Tailer.LostBytes })
+	counter("audittail_inotify_overflows_total", "inotify queue overflows, each followed by a rescan.",
+		func(s *agentStats) uint64 { return s.Tailer.InotifyOverflows })
+	gauge("audittail_polling", "1 when inotify is unusable and only the poll timer wakes the tailer, else 0.",
+		func(s *agentStats, _ time.Time) float64 { return bit(s.Tailer.Polling) })
+
+	// Checkpoint.
+	counter("audittail_checkpoint_writes_total", "Checkpoint file writes that succeeded.",
+		func(s *agentStats) uint64 { return s.Checkpoint.Writes })
+	counter("audittail_checkpoint_errors_total", "Checkpoint file writes that failed (retried at the next flush).",
+		func(s *agentStats) uint64 { return s.Checkpoint.Errors })
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.metrics {
+		ch <- m.desc
+	}
+	ch <- c.build
+}
+
+// Collect implements prometheus.Collector: one snapshot per scrape.
+func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
+	s, now := c.snapshot(), c.now()
+	for _, m := range c.metrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&s, now))
+	}
+	ch <- prometheus.MustNewConstMetric(c.build, prometheus.GaugeValue, 1, buildVersion(), runtime.Version())
+}
+
+func bit(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+}
