@@ -81,6 +81,19 @@ type Stats struct {
 //
 // Outside Linux the unacknowledged count cannot be read, so a flush that
 // succeeded counts as acknowledged (see ackTracking).
+//
+// # Other transports
+//
+// The window and the confirmation callback are the same for every
+// transport; what confirms a message differs:
+//   - http(s)://: the server's 2xx answer to the request that carried it
+//     (one message per request, or several with HTTPBulk). A refused
+//     request is retried with backoff, so a confirmation is a real receipt
+//     by the input; see http.go.
+//   - udp://: the kernel accepting its datagrams. UDP gives no delivery
+//     guarantee and no way to learn of a loss; a write error (ICMP port
+//     unreachable) makes the message be retried. See udp.go.
+//   - stdout ("-"): the write returning.
 type Shipper struct {
 	cfg       Config
 	ep        endpoint
