@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-short lint tidy-check fuzz bench clean
+.PHONY: all build run test test-short lint tidy-check fuzz bench clean verify-examples
 
 all: lint test build
 
@@ -20,20 +20,31 @@ run: build
 	$(BIN) --path examples/sample-audit.log --endpoint - --checkpoint $$dir/checkpoint.json \
 		--host sample-node --log-format console
 
+# The second line tests the Kubernetes manifests in examples/: a module of its
+# own (examples/go.mod), so that the agent's go.mod carries no Kubernetes library.
 test:
 	$(GO) test -race -count=1 ./...
+	cd examples && $(GO) test -count=1 ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...
+	cd examples && $(GO) test -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd examples && $(GO) vet ./...
 
 tidy-check:
 	$(GO) mod tidy
-	git diff --exit-code -- go.mod go.sum
+	cd examples && $(GO) mod tidy
+	git diff --exit-code -- go.mod go.sum examples/go.mod examples/go.sum
+
+# The systemd examples against systemd's own tools (systemd-analyze verify and
+# security, systemd-sysusers): see examples/systemd/verify.sh.
+verify-examples: build
+	examples/systemd/verify.sh $(BIN)
 
 # Each fuzz target for a bounded time (FUZZTIME).
 fuzz:

@@ -194,7 +194,7 @@ func probeWritable(dir string) error {
 
 func permissionHint(err error) string {
 	if errors.Is(err, fs.ErrPermission) {
-		return fmt.Sprintf(" (uid %d: run as root, or with CAP_DAC_READ_SEARCH as the systemd unit and the manifests in examples/ do)", os.Getuid())
+		return fmt.Sprintf(" (uid %d: run as root, or with CAP_DAC_READ_SEARCH as the systemd unit in examples/ does)", os.Getuid())
 	}
 	return ""
 }

@@ -228,7 +228,7 @@ func TestCheckFailures(t *testing.T) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		outb, _ := cmd.CombinedOutput()
 		out, code := string(outb), cmd.ProcessState.ExitCode()
-		if code != 1 || !regexp.MustCompile(`(?m)^FAIL +audit log +cannot list directory `+regexp.QuoteMeta(logDir)+`: .*permission denied \(uid 65534: run as root, or with CAP_DAC_READ_SEARCH`).MatchString(out) {
+		if code != 1 || !regexp.MustCompile(`(?m)^FAIL +audit log +cannot list directory `+regexp.QuoteMeta(logDir)+`: .*permission denied \(uid 65534: run as root, or with CAP_DAC_READ_SEARCH as the systemd unit`).MatchString(out) {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}
 	})
