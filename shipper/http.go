@@ -243,10 +243,8 @@ func (s *Shipper) driveHTTP(ctx context.Context) error {
 		batch, first := s.httpBatch()
 		if len(batch) == 0 {
 			s.batch = batch
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-s.wake:
+			if err := s.idle(ctx); err != nil {
+				return err
 			}
 			continue
 		}
@@ -255,34 +253,21 @@ func (s *Shipper) driveHTTP(ctx context.Context) error {
 		count := len(batch)
 		clear(batch)
 		s.batch = batch[:0]
-		if err == nil {
+		if err == nil || ctx.Err() == nil {
 			for i := range count {
 				s.noteWritten(first + uint64(i))
 			}
-			s.fails = 0
+		}
+		if err == nil {
 			if s.cfg.HTTPBulk {
 				s.http.maxBulk = httpMaxBulkCount
 			}
-			s.setConnected(true)
-			if !s.down.start.IsZero() {
-				s.down.upAt = time.Now()
-				s.recovered()
-			}
-			s.confirm(first + uint64(count) - 1)
+			s.progressed(first + uint64(count) - 1)
 			continue
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		for i := range count {
-			s.noteWritten(first + uint64(i))
-		}
-		s.fails++
-		s.setConnected(false)
-		if s.down.start.IsZero() {
-			s.down.start = time.Now()
-		}
-		s.down.attempts++
 		var se *HTTPStatusError
 		if errors.As(err, &se) {
 			if se.StatusCode == http.StatusRequestEntityTooLarge && count > 1 {
@@ -291,8 +276,7 @@ func (s *Shipper) driveHTTP(ctx context.Context) error {
 		} else {
 			err = s.connectError(err)
 		}
-		s.setLastErr(err)
-		s.logFailure(err, "request not accepted; retrying")
+		s.attemptFailed(err, "request not accepted; retrying")
 		wait = backoffDelay(s.fails-1, s.cfg.BackoffMin, s.cfg.BackoffMax, nil)
 		if se != nil && se.RetryAfter > wait {
 			wait = se.RetryAfter

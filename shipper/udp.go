@@ -185,10 +185,8 @@ func (s *Shipper) driveUDP(ctx context.Context) error {
 		batch, first := s.pending(0, s.batch[:0])
 		if len(batch) == 0 {
 			s.batch = batch
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-s.wake:
+			if err := s.idle(ctx); err != nil {
+				return err
 			}
 			continue
 		}
@@ -207,19 +205,15 @@ func (s *Shipper) driveUDP(ctx context.Context) error {
 		clear(batch)
 		s.batch = batch[:0]
 		if sent > 0 {
-			s.setConnected(true)
-			if !s.down.start.IsZero() {
-				s.down.upAt = time.Now()
-				s.recovered()
-			}
-			s.fails = 0
-			s.confirm(first + uint64(sent) - 1)
+			s.progressed(first + uint64(sent) - 1)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			s.udpFailed(fmt.Errorf("write to %s: %w", s.ep, err))
+			// The socket is kept: a connected UDP socket reports an ICMP
+			// error once and then works again.
+			s.attemptFailed(fmt.Errorf("write to %s: %w", s.ep, err), "UDP write failed; retrying the message")
 			if err := s.backoff(ctx); err != nil {
 				return err
 			}
@@ -260,24 +254,47 @@ func (s *Shipper) connectDatagram(ctx context.Context) error {
 	}
 }
 
-// udpFailed records a write failure. The socket is kept: a connected UDP
-// socket reports an ICMP error once and then works again.
-func (s *Shipper) udpFailed(err error) {
-	s.fails++
-	s.setLastErr(err)
-	s.setConnected(false)
-	if s.down.start.IsZero() {
-		s.down.start = time.Now()
-	}
-	s.logFailure(err, "UDP write failed; retrying the message")
-}
-
 func (s *Shipper) closeUDP() {
 	if s.udp != nil {
 		_ = s.udp.conn.Close()
 		s.udp = nil
 		s.setConnected(false)
 	}
+}
+
+// idle waits for a new message, Close, or the end of ctx.
+func (s *Shipper) idle(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.wake:
+		return nil
+	}
+}
+
+// progressed records a successful write or request (udp://, http(s)://):
+// an outage ends, and every message up to last is confirmed.
+func (s *Shipper) progressed(last uint64) {
+	s.fails = 0
+	s.setConnected(true)
+	if !s.down.start.IsZero() {
+		s.down.upAt = time.Now()
+		s.recovered()
+	}
+	s.confirm(last)
+}
+
+// attemptFailed records a failed write or request (udp://, http(s)://):
+// it starts or extends an outage and logs it once.
+func (s *Shipper) attemptFailed(err error, msg string) {
+	s.fails++
+	s.down.attempts++
+	s.setConnected(false)
+	if s.down.start.IsZero() {
+		s.down.start = time.Now()
+	}
+	s.setLastErr(err)
+	s.logFailure(err, msg)
 }
 
 // backoff waits before the next attempt when the last one failed.
