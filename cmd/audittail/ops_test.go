@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/base64"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -420,6 +422,50 @@ func TestSIGHUP(t *testing.T) {
 	if !strings.Contains(string(frames[200]), `"_X-OVH-TOKEN":"token-two"`) {
 		t.Fatalf("after a failed reload: %s", frames[200])
 	}
+	if code := a.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// TestUDPOversizeEventIsCut: an event whose message compresses too badly
+// to fit 128 UDP chunks is encoded again, smaller, flagged
+// _truncated_bool, and shipped; the events around it are untouched.
+func TestUDPOversizeEventIsCut(t *testing.T) {
+	dir := t.TempDir()
+	srv := gelftest.NewUDPServer(t, gelftest.UDPOptions{RecvBuffer: 4 << 20})
+	logPath := filepath.Join(dir, "audit.log")
+	random := make([]byte, 300_000)
+	if _, err := rand.Read(random); err != nil {
+		t.Fatal(err)
+	}
+	noisy := strings.Replace(fmt.Sprintf(eventLine, 1), `"annotations":{`,
+		`"annotations":{"example.com/blob":"`+base64.StdEncoding.EncodeToString(random)+`",`, 1)
+	os.WriteFile(logPath, []byte(fmt.Sprintf(eventLine, 0)+noisy+fmt.Sprintf(eventLine, 2)), 0o600)
+	ckpt := filepath.Join(dir, "c.json")
+	a := startAgent(t, nil, "--path", logPath, "--endpoint", srv.Endpoint(), "--checkpoint", ckpt)
+	frames := srv.WaitForCount(t, 3, 20*time.Second)
+	for i, f := range frames {
+		var m map[string]any
+		if err := json.Unmarshal(f, &m); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("seq-%06d", i); m["_auditID"] != want {
+			t.Fatalf("message %d is %v, want %s", i, m["_auditID"], want)
+		}
+		if cut := m["_truncated_bool"] == "true"; cut != (i == 1) {
+			t.Errorf("message %d: _truncated_bool %v", i, m["_truncated_bool"])
+		}
+	}
+	// Cut to max_message_bytes (256 KiB) the message still compresses to
+	// more than 128 chunks carry (180 KB): it must have been encoded again,
+	// smaller.
+	if len(frames[1]) > 240_000 {
+		t.Errorf("oversize message is %d bytes: it was not re-encoded below max_message_bytes", len(frames[1]))
+	}
+	if errs := srv.Errors(); len(errs) != 0 {
+		t.Errorf("protocol errors: %v", errs)
+	}
+	waitCheckpoint(t, ckpt, fileSize(t, logPath))
 	if code := a.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
