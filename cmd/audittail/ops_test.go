@@ -3,8 +3,8 @@ package main
 import (
 	"bufio"
 	"crypto/rand"
-	"encoding/base64"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
