@@ -51,7 +51,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 			b.ResetTimer()
 			start := time.Now()
-			a := startAgent(b, nil, args...)
+			var env []string
+			if dir := os.Getenv("BENCH_PROFILE_DIR"); dir != "" { // go tool pprof DIR/cpu-tls.pprof
+				env = append(env, "AUDITTAIL_CPUPROFILE="+filepath.Join(dir, "cpu-"+transport+".pprof"))
+			}
+			a := startAgent(b, env, args...)
 			for deadline := time.Now().Add(10 * time.Minute); srv.Count() < b.N; time.Sleep(time.Millisecond) {
 				if time.Now().After(deadline) {
 					b.Fatalf("server counted %d of %d events", srv.Count(), b.N)

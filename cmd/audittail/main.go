@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -76,6 +77,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer out.Close()
 	log := newLogger(cfg.Log, out)
+	if path := os.Getenv("AUDITTAIL_CPUPROFILE"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "audittail: %v\n", err)
+			return exitUsage
+		}
+		defer stop()
+	}
 	if err := serve(cfg, log, out); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -239,6 +248,21 @@ func readStreamFile(path string) (string, error) {
 		return "", fmt.Errorf("stream token file %s is empty", path)
 	}
 	return tok, nil
+}
+
+// startCPUProfile writes a CPU profile to path until the returned function
+// is called (at exit). It is for the benchmarks (AUDITTAIL_CPUPROFILE),
+// to profile the agent as it runs, not a test build of it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("AUDITTAIL_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("AUDITTAIL_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func newLogger(c config.Log, w io.Writer) zerolog.Logger {
