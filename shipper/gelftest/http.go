@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -60,7 +61,7 @@ type HTTPServer struct {
 	maxBody int
 	addr    string
 
-	mu        sync.Mutex
+	inbox               // the valid messages; its mu guards the fields below too
 	cond      sync.Cond // active went down
 	srv       *http.Server
 	gen       *httpGen      // of srv
@@ -68,8 +69,6 @@ type HTTPServer struct {
 	listening bool
 	closed    bool
 	active    int // handlers running
-	msgs      [][]byte
-	counted   int // messages in CountOnly mode
 	requests  int
 	conns     int
 	statuses  map[int]int
@@ -80,7 +79,6 @@ type HTTPServer struct {
 	failN     int
 	failCode  int
 	failRetry string
-	changed   chan struct{} // closed and replaced on every change
 }
 
 // httpGen is one listen..Stop period; its handler ignores requests once it
@@ -96,20 +94,13 @@ func NewHTTPServer(t testing.TB, opts HTTPOptions) *HTTPServer {
 		maxBody:   opts.MaxBodyBytes,
 		statuses:  map[int]int{},
 		encodings: map[string]int{},
-		changed:   make(chan struct{}),
 	}
+	s.setup(opts.CountOnly, s.reportLocked)
 	s.cond.L = &s.mu
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
-	addr := opts.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	if err := s.listen(addr); err != nil {
-		t.Fatalf("gelftest: %v", err)
-	}
-	t.Cleanup(s.Close)
+	start(t, opts.Addr, s.listen, s.Close)
 	return s
 }
 
@@ -126,17 +117,7 @@ func (s *HTTPServer) URL() string {
 }
 
 func (s *HTTPServer) listen(addr string) error {
-	var (
-		ln  net.Listener
-		err error
-	)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		ln, err = net.Listen("tcp", addr)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ln, err := bind(addr, func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) })
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
@@ -317,11 +298,7 @@ func (s *HTTPServer) serveHTTP(gen *httpGen, w http.ResponseWriter, r *http.Requ
 			s.invalid = append(s.invalid, string(m))
 			continue
 		}
-		if s.opts.CountOnly {
-			s.counted++
-		} else {
-			s.msgs = append(s.msgs, bytes.Clone(m))
-		}
+		s.recordLocked(m) // a slice of this request's own body
 	}
 	s.mu.Unlock()
 	s.respond(w, http.StatusAccepted, enc)
@@ -347,59 +324,38 @@ func (s *HTTPServer) respond(w http.ResponseWriter, code int, enc string) {
 	w.WriteHeader(code)
 }
 
-func (s *HTTPServer) signalLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+// reportLocked says what the server got, for a wait that timed out.
+func (s *HTTPServer) reportLocked() string {
+	return fmt.Sprintf("got %d messages from %d requests, statuses %v, invalid %q, handshake errors %q",
+		s.countLocked(), s.requests, s.statuses, s.invalid, s.hsErrs)
 }
 
 // Messages returns a copy of every valid message received so far (a
 // single JSON object, trailing white space trimmed), in the order their
 // requests were handled; a bulk request's messages stay in body order.
-func (s *HTTPServer) Messages() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([][]byte, len(s.msgs))
-	for i, m := range s.msgs {
-		out[i] = bytes.Clone(m)
-	}
-	return out
-}
+func (s *HTTPServer) Messages() [][]byte { return s.messages() }
 
 // Count returns the number of valid messages received so far (those
 // Messages returns, or counted ones with CountOnly).
-func (s *HTTPServer) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.msgs) + s.counted
-}
+func (s *HTTPServer) Count() int { return s.count() }
 
 // Requests returns how many requests reached the handler, whatever the
 // method, path or answer.
 func (s *HTTPServer) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
+	return locked(&s.inbox, func() int { return s.requests })
 }
 
 // Connections returns how many connections were accepted (TCP, before any
 // TLS handshake). With keep-alive, many requests share one.
 func (s *HTTPServer) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conns
+	return locked(&s.inbox, func() int { return s.conns })
 }
 
 // Statuses returns how many responses the handler sent per status code (a
 // fresh map). Errors net/http answers by itself (malformed requests) are
 // not included.
 func (s *HTTPServer) Statuses() map[int]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[int]int, len(s.statuses))
-	for k, v := range s.statuses {
-		out[k] = v
-	}
-	return out
+	return locked(&s.inbox, func() map[int]int { return maps.Clone(s.statuses) })
 }
 
 // Invalid returns what was accepted but is not GELF JSON: each body (or,
@@ -409,9 +365,7 @@ func (s *HTTPServer) Statuses() map[int]int {
 // answered 400 and recorded here as "ENC body: ERROR" (ENC as in
 // Encodings).
 func (s *HTTPServer) Invalid() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.invalid...)
+	return locked(&s.inbox, func() []string { return append([]string(nil), s.invalid...) })
 }
 
 // Encodings returns how many POST /gelf requests that passed FailNext and
@@ -421,21 +375,13 @@ func (s *HTTPServer) Invalid() []string {
 // without Content-Encoding that the server recognised as compressed by its
 // magic bytes.
 func (s *HTTPServer) Encodings() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.encodings))
-	for k, v := range s.encodings {
-		out[k] = v
-	}
-	return out
+	return locked(&s.inbox, func() map[string]int { return maps.Clone(s.encodings) })
 }
 
 // MaxMessagesPerRequest returns the largest number of messages (valid or
 // not; empty bulk lines excluded) that one accepted request carried.
 func (s *HTTPServer) MaxMessagesPerRequest() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxPerReq
+	return locked(&s.inbox, func() int { return s.maxPerReq })
 }
 
 // HandshakeErrors returns the TLS handshake errors seen so far (as the
@@ -443,9 +389,7 @@ func (s *HTTPServer) MaxMessagesPerRequest() int {
 // certificate"). They are recorded after the client saw the handshake
 // fail, so wait for them.
 func (s *HTTPServer) HandshakeErrors() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.hsErrs...)
+	return locked(&s.inbox, func() []string { return append([]string(nil), s.hsErrs...) })
 }
 
 // FailNext makes the server answer the next n POST requests to /gelf
@@ -464,33 +408,7 @@ func (s *HTTPServer) FailNext(n int, status int, retryAfter string) {
 // saying what it got.
 func (s *HTTPServer) WaitForCount(t testing.TB, n int, timeout time.Duration) [][]byte {
 	t.Helper()
-	s.waitFor(t, timeout, fmt.Sprintf("%d messages", n), func() bool { return len(s.msgs)+s.counted >= n })
-	return s.Messages()
-}
-
-// waitFor waits until cond, called with s.mu held, returns true, and fails
-// the test after timeout.
-func (s *HTTPServer) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ok := cond()
-		ch := s.changed
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			t.Fatalf("gelftest: waited %s for %s; got %d messages from %d requests, statuses %v, invalid %q, handshake errors %q",
-				timeout, what, len(s.msgs)+s.counted, s.requests, s.statuses, s.invalid, s.hsErrs)
-		}
-	}
+	return s.waitForCount(t, n, timeout, "messages")
 }
 
 // Stop takes the server down: it closes the listener, so new connections
@@ -521,15 +439,10 @@ func (s *HTTPServer) Stop() {
 // recorded before is kept.
 func (s *HTTPServer) Restart(t testing.TB) {
 	t.Helper()
-	s.mu.Lock()
-	up, closed := s.listening, s.closed
-	s.mu.Unlock()
-	if up || closed {
+	if locked(&s.inbox, func() bool { return s.listening || s.closed }) {
 		t.Fatalf("gelftest: Restart of an HTTP server that is up or closed")
 	}
-	if err := s.listen(s.addr); err != nil {
-		t.Fatalf("gelftest: restart: %v", err)
-	}
+	relisten(t, s.listen, s.addr)
 }
 
 // Close stops the server for good. NewHTTPServer registers it with

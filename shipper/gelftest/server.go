@@ -46,17 +46,14 @@ type Server struct {
 	opts Options
 	addr string
 
-	mu        sync.Mutex
+	inbox               // the frames; its mu guards the fields below too
 	cond      sync.Cond // reading resumed or a connection closed
 	ln        net.Listener
 	conns     map[*serverConn]struct{}
-	frames    [][]byte
-	counted   int // frames received in CountOnly mode
 	partial   int
 	accepted  int
 	paused    bool
 	hsErrs    []string
-	changed   chan struct{} // closed and replaced when frames or conns change
 	wg        sync.WaitGroup
 	closed    bool
 	listening bool
@@ -89,16 +86,10 @@ const (
 // opts.Addr says otherwise. It is stopped by t.Cleanup.
 func NewServer(t testing.TB, opts Options) *Server {
 	t.Helper()
-	s := &Server{opts: opts, conns: map[*serverConn]struct{}{}, changed: make(chan struct{})}
+	s := &Server{opts: opts, conns: map[*serverConn]struct{}{}}
+	s.setup(opts.CountOnly, s.reportLocked)
 	s.cond.L = &s.mu
-	addr := opts.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	if err := s.listen(addr); err != nil {
-		t.Fatalf("gelftest: %v", err)
-	}
-	t.Cleanup(s.Close)
+	start(t, opts.Addr, s.listen, s.Close)
 	return s
 }
 
@@ -125,19 +116,9 @@ func (s *Server) Endpoint() string {
 
 func (s *Server) listen(addr string) error {
 	lc := net.ListenConfig{Control: controlRecvBuffer(s.opts.RecvBuffer)}
-	var (
-		ln  net.Listener
-		err error
-	)
-	// Restart re-binds a port that was in use a moment ago; the kernel
-	// may refuse it briefly.
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		ln, err = lc.Listen(context.Background(), "tcp", addr)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ln, err := bind(addr, func(addr string) (net.Listener, error) {
+		return lc.Listen(context.Background(), "tcp", addr)
+	})
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
@@ -149,6 +130,43 @@ func (s *Server) listen(addr string) error {
 	s.wg.Add(1)
 	go s.acceptLoop(ln)
 	return nil
+}
+
+// bind calls listen until it succeeds, for 5 s at most, and returns its
+// last result: Restart re-binds a port that was in use a moment ago, and
+// the kernel may refuse it briefly.
+func bind[L any](addr string, listen func(addr string) (L, error)) (L, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := listen(addr)
+		if err == nil || time.Now().After(deadline) {
+			return l, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// start starts a new server: it listens with listen on addr, by default
+// on a free port of 127.0.0.1, and registers cleanup (the server's Close)
+// with t.Cleanup. It fails the test if listen fails.
+func start(t testing.TB, addr string, listen func(addr string) error, cleanup func()) {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if err := listen(addr); err != nil {
+		t.Fatalf("gelftest: %v", err)
+	}
+	t.Cleanup(cleanup)
+}
+
+// relisten is the end of Restart: it listens with listen on the server's
+// addr again and fails the test if listen fails.
+func relisten(t testing.TB, listen func(addr string) error, addr string) {
+	t.Helper()
+	if err := listen(addr); err != nil {
+		t.Fatalf("gelftest: restart: %v", err)
+	}
 }
 
 func (s *Server) acceptLoop(ln net.Listener) {
@@ -246,8 +264,8 @@ func (s *Server) serve(sc *serverConn) {
 		}
 		timeout := errors.Is(err, os.ErrDeadlineExceeded)
 		s.mu.Lock()
-		s.frames = append(s.frames, got...)
-		s.counted += counted
+		s.msgs = append(s.msgs, got...) // the frames are kept,
+		s.counted += counted            // or counted in CountOnly mode
 		if err != nil && !timeout && len(pending) > 0 {
 			s.partial++ // a torn frame: Graylog would emit it and fail to decode it
 		}
@@ -287,98 +305,68 @@ func (s *Server) waitReadable(sc *serverConn) closeMode {
 	return sc.mode
 }
 
+// signalLocked wakes the waiters of WaitFor (see inbox.signalLocked) and
+// of s.cond.
 func (s *Server) signalLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.inbox.signalLocked()
 	s.cond.Broadcast()
+}
+
+// reportLocked says what the server got, for a wait that timed out.
+func (s *Server) reportLocked() string {
+	return fmt.Sprintf("got %d frames, %d connections accepted, %d open", len(s.msgs), s.accepted, len(s.conns))
 }
 
 // Messages returns a copy of every complete frame received so far (without
 // the NUL delimiter), in arrival order across all connections.
-func (s *Server) Messages() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([][]byte, len(s.frames))
-	for i, f := range s.frames {
-		out[i] = bytes.Clone(f)
-	}
-	return out
-}
+func (s *Server) Messages() [][]byte { return s.messages() }
 
 // Count returns the number of complete frames received so far.
-func (s *Server) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.frames) + s.counted
-}
+func (s *Server) Count() int { return s.count() }
 
 // Partial returns how many connections ended in the middle of a frame.
 func (s *Server) Partial() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.partial
+	return locked(&s.inbox, func() int { return s.partial })
 }
 
 // Accepted returns how many connections were accepted so far.
 func (s *Server) Accepted() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.accepted
+	return locked(&s.inbox, func() int { return s.accepted })
 }
 
 // Open returns how many connections are currently open.
 func (s *Server) Open() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
+	return locked(&s.inbox, func() int { return len(s.conns) })
 }
 
 // HandshakeErrors returns the TLS handshake errors seen so far.
 func (s *Server) HandshakeErrors() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.hsErrs...)
+	return locked(&s.inbox, func() []string { return append([]string(nil), s.hsErrs...) })
 }
 
 // WaitForCount waits until at least n complete frames arrived (Count >=
 // n) and returns them (as Messages does). It fails the test after timeout.
 func (s *Server) WaitForCount(t testing.TB, n int, timeout time.Duration) [][]byte {
 	t.Helper()
-	s.WaitFor(t, timeout, fmt.Sprintf("%d frames", n), func(frames [][]byte) bool { return len(frames)+s.counted >= n })
-	return s.Messages()
+	return s.waitForCount(t, n, timeout, "frames")
 }
 
-// WaitFor waits until cond, called with the frames received so far (do
-// not retain or modify them; the server's lock is held), returns true. It fails the test after
-// timeout, naming what (a description of the condition).
+// WaitFor waits until cond returns true, checking it at first and after
+// every change (a frame or a connection came or went). It fails the test
+// after timeout, naming what (a description of the condition).
+//
+// cond is called with the frames received so far (none in CountOnly
+// mode) while the server's lock is held: it must not retain or modify
+// them, nor call the server's methods, which take that lock too.
 func (s *Server) WaitFor(t testing.TB, timeout time.Duration, what string, cond func(frames [][]byte) bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ok := cond(s.frames)
-		n := len(s.frames)
-		ch := s.changed
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("gelftest: waited %s for %s; got %d frames, %d connections accepted, %d open",
-				timeout, what, n, s.Accepted(), s.Open())
-		}
-	}
+	s.waitFor(t, timeout, what, func() bool { return cond(s.msgs) })
 }
 
 // WaitForConnections waits until at least n connections were accepted.
 func (s *Server) WaitForConnections(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
-	s.WaitFor(t, timeout, fmt.Sprintf("%d accepted connections", n), func([][]byte) bool {
-		return s.accepted >= n // called with s.mu held
-	})
+	s.waitFor(t, timeout, fmt.Sprintf("%d accepted connections", n), func() bool { return s.accepted >= n })
 }
 
 // StopReading makes every connection stop reading (after the read in
@@ -458,15 +446,12 @@ func (s *Server) Stop() {
 // recorded before are kept.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	s.mu.Lock()
-	up := s.listening
-	s.mu.Unlock()
-	if up {
+	// Unlike UDPServer and HTTPServer, it does not refuse a closed server:
+	// that one listens again but closes every connection it accepts.
+	if locked(&s.inbox, func() bool { return s.listening }) {
 		t.Fatalf("gelftest: Restart of a server that is up")
 	}
-	if err := s.listen(s.addr); err != nil {
-		t.Fatalf("gelftest: restart: %v", err)
-	}
+	relisten(t, s.listen, s.addr)
 }
 
 // Close stops the server for good. NewServer registers it with t.Cleanup.

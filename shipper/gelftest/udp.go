@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
-	"sync"
 	"testing"
 	"time"
 )
@@ -65,13 +65,12 @@ type UDPServer struct {
 	addr    string
 	timeout time.Duration
 
-	mu          sync.Mutex
+	inbox       // the messages; its mu guards the fields below too
 	conn        net.PacketConn
 	done        chan struct{} // closed when the read loop of conn returned
 	listening   bool
 	closed      bool
 	sets        map[[8]byte]*chunkSet
-	msgs        [][]byte
 	datagrams   int
 	maxDatagram int
 	encodings   map[string]int
@@ -79,7 +78,6 @@ type UDPServer struct {
 	incomplete  int
 	duplicates  int
 	errs        []string
-	changed     chan struct{} // closed and replaced on every change
 }
 
 // chunkSet is the chunks of one message received so far.
@@ -101,19 +99,12 @@ func NewUDPServer(t testing.TB, opts UDPOptions) *UDPServer {
 		timeout:   opts.ChunkTimeout,
 		sets:      map[[8]byte]*chunkSet{},
 		encodings: map[string]int{},
-		changed:   make(chan struct{}),
 	}
+	s.setup(false, s.reportLocked) // a UDPServer keeps every message
 	if s.timeout <= 0 {
 		s.timeout = DefaultChunkTimeout
 	}
-	addr := opts.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	if err := s.listen(addr); err != nil {
-		t.Fatalf("gelftest: %v", err)
-	}
-	t.Cleanup(s.Close)
+	start(t, opts.Addr, s.listen, s.Close)
 	return s
 }
 
@@ -126,17 +117,9 @@ func (s *UDPServer) Endpoint() string { return "udp://" + s.addr }
 
 func (s *UDPServer) listen(addr string) error {
 	lc := net.ListenConfig{Control: controlRecvBuffer(s.opts.RecvBuffer)}
-	var (
-		conn net.PacketConn
-		err  error
-	)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		conn, err = lc.ListenPacket(context.Background(), "udp", addr)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	conn, err := bind(addr, func(addr string) (net.PacketConn, error) {
+		return lc.ListenPacket(context.Background(), "udp", addr)
+	})
 	if err != nil {
 		return fmt.Errorf("listen on udp %s: %w", addr, err)
 	}
@@ -259,87 +242,60 @@ func (s *UDPServer) completeLocked(payload []byte, chunked bool) {
 		s.errs = append(s.errs, fmt.Sprintf("%s message: %v", enc, err))
 		return
 	}
-	s.msgs = append(s.msgs, msg)
+	s.recordLocked(msg)
 	s.encodings[enc]++
 	if chunked {
 		s.chunked++
 	}
 }
 
-func (s *UDPServer) signalLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+// reportLocked says what the server got, for a wait that timed out.
+func (s *UDPServer) reportLocked() string {
+	return fmt.Sprintf("got %d messages from %d datagrams, %d incomplete, %d pending chunk sets, errors %q",
+		len(s.msgs), s.datagrams, s.incomplete, len(s.sets), s.errs)
 }
 
 // Messages returns a copy of every complete message received so far,
 // reassembled and decompressed, in completion order (for chunked messages,
 // the arrival of their last missing chunk).
-func (s *UDPServer) Messages() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([][]byte, len(s.msgs))
-	for i, m := range s.msgs {
-		out[i] = bytes.Clone(m)
-	}
-	return out
-}
+func (s *UDPServer) Messages() [][]byte { return s.messages() }
 
 // Count returns the number of complete messages received so far (those
 // Messages returns). Messages that failed to decompress are not counted.
-func (s *UDPServer) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.msgs)
-}
+func (s *UDPServer) Count() int { return s.count() }
 
 // Datagrams returns how many datagrams the server read, valid or not.
 func (s *UDPServer) Datagrams() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.datagrams
+	return locked(&s.inbox, func() int { return s.datagrams })
 }
 
 // MaxDatagram returns the size in bytes of the largest datagram read.
 func (s *UDPServer) MaxDatagram() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxDatagram
+	return locked(&s.inbox, func() int { return s.maxDatagram })
 }
 
 // Encodings returns how many complete messages used each payload
 // encoding, keyed "gzip", "zlib" or "none" (a fresh map).
 func (s *UDPServer) Encodings() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.encodings))
-	for k, v := range s.encodings {
-		out[k] = v
-	}
-	return out
+	return locked(&s.inbox, func() map[string]int { return maps.Clone(s.encodings) })
 }
 
 // Chunked returns how many complete messages came in more than one chunk.
 func (s *UDPServer) Chunked() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.chunked
+	return locked(&s.inbox, func() int { return s.chunked })
 }
 
 // Incomplete returns how many chunk sets were discarded before they were
 // complete: expired ChunkTimeout after their first chunk, or pending when
 // the server was stopped.
 func (s *UDPServer) Incomplete() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.incomplete
+	return locked(&s.inbox, func() int { return s.incomplete })
 }
 
 // Duplicates returns how many chunks were ignored because a chunk with the
 // same message id and sequence number was already pending.
 func (s *UDPServer) Duplicates() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.duplicates
+	return locked(&s.inbox, func() int { return s.duplicates })
 }
 
 // Errors returns the protocol errors seen so far, in order. Each is one of
@@ -357,9 +313,7 @@ func (s *UDPServer) Duplicates() int {
 //
 // A chunk with an error other than "empty chunk" is dropped.
 func (s *UDPServer) Errors() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.errs...)
+	return locked(&s.inbox, func() []string { return append([]string(nil), s.errs...) })
 }
 
 // WaitForCount waits until at least n complete messages arrived (Count >=
@@ -367,33 +321,7 @@ func (s *UDPServer) Errors() []string {
 // saying what it got.
 func (s *UDPServer) WaitForCount(t testing.TB, n int, timeout time.Duration) [][]byte {
 	t.Helper()
-	s.waitFor(t, timeout, fmt.Sprintf("%d messages", n), func() bool { return len(s.msgs) >= n })
-	return s.Messages()
-}
-
-// waitFor waits until cond, called with s.mu held, returns true, and fails
-// the test after timeout.
-func (s *UDPServer) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ok := cond()
-		ch := s.changed
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			t.Fatalf("gelftest: waited %s for %s; got %d messages from %d datagrams, %d incomplete, %d pending chunk sets, errors %q",
-				timeout, what, len(s.msgs), s.datagrams, s.incomplete, len(s.sets), s.errs)
-		}
-	}
+	return s.waitForCount(t, n, timeout, "messages")
 }
 
 // Stop takes the server down: it closes the socket, so the port is free
@@ -424,15 +352,10 @@ func (s *UDPServer) Stop() {
 // recorded before is kept.
 func (s *UDPServer) Restart(t testing.TB) {
 	t.Helper()
-	s.mu.Lock()
-	up, closed := s.listening, s.closed
-	s.mu.Unlock()
-	if up || closed {
+	if locked(&s.inbox, func() bool { return s.listening || s.closed }) {
 		t.Fatalf("gelftest: Restart of a UDP server that is up or closed")
 	}
-	if err := s.listen(s.addr); err != nil {
-		t.Fatalf("gelftest: restart: %v", err)
-	}
+	relisten(t, s.listen, s.addr)
 }
 
 // Close stops the server for good. NewUDPServer registers it with

@@ -6,6 +6,7 @@ import (
 	"compress/zlib"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"reflect"
 	"runtime"
@@ -19,21 +20,19 @@ const wait = 5 * time.Second
 
 func gzipBytes(t testing.TB, b []byte) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return compress(t, b, func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
 }
 
 func zlibBytes(t testing.TB, b []byte) []byte {
 	t.Helper()
+	return compress(t, b, func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) })
+}
+
+// compress returns b written through the compressor that newWriter makes.
+func compress(t testing.TB, b []byte, newWriter func(io.Writer) io.WriteCloser) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
+	w := newWriter(&buf)
 	if _, err := w.Write(b); err != nil {
 		t.Fatal(err)
 	}
