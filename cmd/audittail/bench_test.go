@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -11,33 +9,32 @@ import (
 	"time"
 
 	"github.com/audittail/audittail/internal/agenttest"
+	"github.com/audittail/audittail/internal/auditgen"
 	"github.com/audittail/audittail/shipper/gelftest"
 )
 
 // BenchmarkEndToEnd runs the built binary over a file of b.N realistic
-// Metadata events (about 1.6 KB each) to a GELF test server on 127.0.0.1,
-// once over tcp:// and once over tls://, and reports events/s, input MB/s,
-// the agent's CPU-seconds per 100k events and its peak RSS.
+// audit events from internal/auditgen (about 1.7 KB on average: mostly
+// Metadata, some Request/RequestResponse with bodies up to 1 MiB, watch
+// stage pairs, error codes, unicode) to a GELF test server on 127.0.0.1,
+// once over tcp:// and once over tls://, with default settings (raw event
+// in full_message), and reports events/s, input MB/s, the agent's
+// CPU-seconds per 100k events and its peak RSS. The server must count
+// exactly b.N messages.
 //
+//	make bench    # 1,000,000 events
 //	go test -run '^$' -bench EndToEnd -benchtime 200000x ./cmd/audittail
+//
+// BENCH_PROFILE_DIR=DIR also writes the agent's CPU profile there.
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, transport := range []string{"tcp", "tls"} {
 		b.Run(transport, func(b *testing.B) {
 			dir := b.TempDir()
 			logPath := filepath.Join(dir, "audit.log")
-			f, err := os.Create(logPath)
+			size, err := auditgen.WriteFile(logPath, b.N, auditgen.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			w := bufio.NewWriterSize(f, 1<<20)
-			var size int64
-			for i := range b.N {
-				n, _ := fmt.Fprintf(w, eventLine, i)
-				size += int64(n)
-			}
-			w.Flush()
-			f.Close()
-
 			opts := gelftest.Options{CountOnly: true}
 			var extra []string
 			if transport == "tls" {
@@ -69,6 +66,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 			ru := a.cmd.ProcessState.SysUsage().(*syscall.Rusage)
 			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			b.ReportMetric(float64(srv.Count()), "server-count")
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 			b.ReportMetric(float64(size)/1e6/elapsed.Seconds(), "MB/s")
 			b.ReportMetric(cpu.Seconds()*100000/float64(b.N), "cpu-s/100k")
