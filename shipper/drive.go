@@ -39,7 +39,7 @@ func (s *Shipper) drive(ctx context.Context) error {
 			return nil
 		}
 		if s.link == nil {
-			if err := s.connect(ctx); err != nil {
+			if err := s.connect(ctx, s.openLink); err != nil {
 				return err
 			}
 			continue
@@ -61,25 +61,22 @@ func (s *Shipper) drive(ctx context.Context) error {
 	}
 }
 
-// connect dials until it succeeds, waiting backoffDelay between attempts
-// once something failed. It returns nil with no link when Close was called
-// and the window is empty (nothing left to send).
-func (s *Shipper) connect(ctx context.Context) error {
+// connect calls open until it succeeds, waiting backoffDelay between
+// attempts once something failed. open dials and, on success, installs
+// the connection (a TCP/TLS link, or the UDP socket). connect returns nil
+// with nothing installed when Close was called and the window is empty
+// (nothing left to send).
+func (s *Shipper) connect(ctx context.Context, open func(context.Context) error) error {
 	for {
-		if s.fails > 0 {
-			d := backoffDelay(s.fails-1, s.cfg.BackoffMin, s.cfg.BackoffMax, nil)
-			s.log.Debug().Dur("delay", d).Int("failures", s.fails).Msg("waiting before reconnecting")
-			if err := s.sleep(ctx, d); err != nil {
-				return err
-			}
+		if err := s.backoff(ctx); err != nil {
+			return err
 		}
 		if s.drainedAfterClose() {
 			return nil
 		}
 		s.down.attempts++
-		l, err := s.dial(ctx)
+		err := open(ctx)
 		if err == nil {
-			s.useLink(l)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -93,6 +90,25 @@ func (s *Shipper) connect(ctx context.Context) error {
 		s.setLastErr(err)
 		s.logFailure(err, "cannot connect; retrying")
 	}
+}
+
+// openLink dials a TCP/TLS connection (or the stdout writer) and installs it.
+func (s *Shipper) openLink(ctx context.Context) error {
+	l, err := s.dial(ctx)
+	if err == nil {
+		s.useLink(l)
+	}
+	return err
+}
+
+// backoff waits before the next attempt when the last one failed.
+func (s *Shipper) backoff(ctx context.Context) error {
+	if s.fails == 0 {
+		return nil
+	}
+	d := backoffDelay(s.fails-1, s.cfg.BackoffMin, s.cfg.BackoffMax, nil)
+	s.log.Debug().Dur("delay", d).Int("failures", s.fails).Msg("waiting before the next attempt")
+	return s.sleep(ctx, d)
 }
 
 // sleep waits for d, or less when Close leaves nothing to send.
@@ -327,25 +343,20 @@ func (s *Shipper) connectOnce(ctx context.Context) error {
 	defer cancel()
 	stop := context.AfterFunc(s.abortCtx, cancel)
 	defer stop()
-	var err error
 	if s.ep.scheme == "udp" {
-		var u *udpLink
-		if u, err = s.dialUDP(ctx); err == nil {
-			s.udp = u
+		err := s.openUDP(ctx) // logs that the socket is ready
+		if err != nil {
+			err = s.connectError(err)
+			s.setLastErr(err)
 		}
-	} else {
-		err = s.probeHTTP(ctx)
+		return err
 	}
-	if err != nil {
+	if err := s.probeHTTP(ctx); err != nil {
 		err = s.connectError(err)
 		s.setLastErr(err)
 		return err
 	}
 	s.setConnected(true)
-	if s.ep.scheme == "udp" {
-		s.log.Info().Msg("UDP socket ready (GELF UDP has no delivery guarantee)")
-	} else {
-		s.log.Info().Msg("connected")
-	}
+	s.log.Info().Msg("connected")
 	return nil
 }

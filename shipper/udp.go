@@ -177,7 +177,7 @@ func (s *Shipper) driveUDP(ctx context.Context) error {
 			return nil
 		}
 		if s.udp == nil {
-			if err := s.connectDatagram(ctx); err != nil {
+			if err := s.connect(ctx, s.openUDP); err != nil {
 				return err
 			}
 			continue
@@ -221,37 +221,19 @@ func (s *Shipper) driveUDP(ctx context.Context) error {
 	}
 }
 
-// connectDatagram opens the UDP socket, retrying with backoff (resolution
-// can fail while DNS is down).
-func (s *Shipper) connectDatagram(ctx context.Context) error {
-	for {
-		if err := s.backoff(ctx); err != nil {
-			return err
-		}
-		if s.drainedAfterClose() {
-			return nil
-		}
-		s.down.attempts++
-		u, err := s.dialUDP(ctx)
-		if err == nil {
-			s.udp = u
-			s.setConnected(true)
-			if s.down.start.IsZero() {
-				s.log.Info().Msg("UDP socket ready (GELF UDP has no delivery guarantee)")
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.fails++
-		if s.down.start.IsZero() {
-			s.down.start = time.Now()
-		}
-		err = s.connectError(err)
-		s.setLastErr(err)
-		s.logFailure(err, "cannot open the UDP socket; retrying")
+// openUDP opens the UDP socket and installs it. Only resolving the name
+// can fail (while DNS is down, say); connect retries it with backoff.
+func (s *Shipper) openUDP(ctx context.Context) error {
+	u, err := s.dialUDP(ctx)
+	if err != nil {
+		return err
 	}
+	s.udp = u
+	s.setConnected(true)
+	if s.down.start.IsZero() {
+		s.log.Info().Msg("UDP socket ready (GELF UDP has no delivery guarantee)")
+	}
+	return nil
 }
 
 func (s *Shipper) closeUDP() {
@@ -295,14 +277,6 @@ func (s *Shipper) attemptFailed(err error, msg string) {
 	}
 	s.setLastErr(err)
 	s.logFailure(err, msg)
-}
-
-// backoff waits before the next attempt when the last one failed.
-func (s *Shipper) backoff(ctx context.Context) error {
-	if s.fails == 0 {
-		return nil
-	}
-	return s.sleep(ctx, backoffDelay(s.fails-1, s.cfg.BackoffMin, s.cfg.BackoffMax, nil))
 }
 
 // noteWritten counts seq as a re-send if it was written before.
