@@ -22,15 +22,7 @@ func TestMain(m *testing.M) {
 	if testing.Short() { // every scenario skips itself; nothing to build
 		os.Exit(m.Run())
 	}
-	bin, cleanup, err := agenttest.Build("../cmd/audittail")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	agenttest.Main(m, "../cmd/audittail", &binary)
 }
 
 // agentRun is one process of the agent.

@@ -28,17 +28,7 @@ import (
 // binary is the agent built once for every end-to-end test.
 var binary string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := agenttest.Build(".")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { agenttest.Main(m, ".", &binary) }
 
 // agent is one run of the built binary.
 type agent struct {

@@ -244,7 +244,7 @@ func newAgentCollector(snapshot func() agentStats) *agentCollector {
 		func(s *agentStats, _ time.Time) float64 { return unixSeconds(s.Pipeline.LastConfirmed) })
 
 	// Shipper: the connection and its replay window.
-	counter("audittail_events_replayed_total", "GELF frames written again on a new connection after a reconnect, their receipt unconfirmed.",
+	counter("audittail_events_replayed_total", "GELF messages written again, their receipt unconfirmed: after a reconnect, or a request the server refused.",
 		func(s *agentStats) uint64 { return s.Shipper.Resent })
 	counter("audittail_written_bytes_total", "Raw bytes written to log server connections, TLS overhead and replayed frames included.",
 		func(s *agentStats) uint64 { return s.Shipper.BytesWritten })

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -31,6 +32,21 @@ func Build(pkgDir string) (binary string, cleanup func(), err error) {
 		return "", nil, fmt.Errorf("build audittail: %v\n%s", err, out)
 	}
 	return binary, cleanup, nil
+}
+
+// Main is a TestMain for packages that run the binary: it builds the
+// command in pkgDir into *binary, runs the tests, removes the binary and
+// exits with the tests' code.
+func Main(m *testing.M, pkgDir string, binary *string) {
+	bin, cleanup, err := Build(pkgDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*binary = bin
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
 
 // Buffer collects a process's output; it is safe to read while it is written.
