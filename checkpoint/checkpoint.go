@@ -127,28 +127,22 @@ func Open(cfg Config, log zerolog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("create checkpoint directory %s: %w", dir, err)
 	}
 	removeTemps(cfg.Path, log)
-	st, found, err := load(cfg.Path)
-	if err != nil || !found {
-		prev, pfound, perr := load(prevPath(cfg.Path))
-		switch {
-		case pfound && perr == nil:
-			ev := log.Warn().Str("file", prevPath(cfg.Path))
-			if err != nil {
-				ev = ev.AnErr("current_error", err)
-			}
-			ev.Msg("the checkpoint's current generation is missing or unreadable (crash while writing it?); using the previous one: a few events may be sent twice")
-			st, found, err = prev, true, nil
-		case !found && !pfound:
-			return s, nil // a first start
-		case err == nil:
-			err = perr // the current generation is missing and the previous one unreadable
-		}
-	}
+	st, found, fromPrev, curErr, err := loadGenerations(cfg.Path)
 	if err != nil {
 		p := cfg.Path
 		return nil, fmt.Errorf("%w: %s: %v; to recover, move both generations aside (mv %s %s.bad; mv %s.prev %s.prev.bad) "+
 			"and restart: the live audit log is then read from --start-at (default: beginning), "+
 			"which may send events twice but skips none of it", ErrCorrupt, p, err, p, p, p, p)
+	}
+	if !found {
+		return s, nil // a first start
+	}
+	if fromPrev {
+		ev := log.Warn().Str("file", prevPath(cfg.Path))
+		if curErr != nil {
+			ev = ev.AnErr("current_error", curErr)
+		}
+		ev.Msg("the checkpoint's current generation is missing or unreadable (crash while writing it?); using the previous one: a few events may be sent twice")
 	}
 	if st.File != nil {
 		s.loaded, s.pos = *st.File, *st.File
@@ -172,20 +166,35 @@ type Saved struct {
 // created, no temporary file removed. It is for inspection (audittail
 // check). The error names the file that cannot be used.
 func Read(path string) (Saved, error) {
-	st, found, err := load(path)
-	if err != nil || !found {
-		prev, pfound, perr := load(prevPath(path))
-		switch {
-		case pfound && perr == nil:
-			return savedFrom(prev, true), nil
-		case !found && !pfound:
-			return Saved{}, nil
-		case err == nil:
-			err = perr
-		}
+	st, found, fromPrev, _, err := loadGenerations(path)
+	if err != nil {
 		return Saved{Found: true}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
-	return savedFrom(st, false), nil
+	if !found {
+		return Saved{}, nil
+	}
+	return savedFrom(st, fromPrev), nil
+}
+
+// loadGenerations reads the current generation at path, or the previous
+// one when the current is missing or unusable (fromPrev, with curErr the
+// current one's problem, nil if it was missing). found is false when
+// neither exists; err is set when none can be used.
+func loadGenerations(path string) (st state, found, fromPrev bool, curErr, err error) {
+	st, found, curErr = load(path)
+	if curErr == nil && found {
+		return st, true, false, nil, nil
+	}
+	prev, pfound, perr := load(prevPath(path))
+	switch {
+	case pfound && perr == nil:
+		return prev, true, true, curErr, nil
+	case !found && !pfound:
+		return state{}, false, false, nil, nil
+	case curErr == nil: // the current generation is missing and the previous one unreadable
+		return state{}, true, false, nil, perr
+	}
+	return state{}, true, false, curErr, curErr
 }
 
 func savedFrom(st state, prev bool) Saved {
