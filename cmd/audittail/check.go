@@ -20,7 +20,6 @@ import (
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/pkg/audit"
 	"github.com/audittail/audittail/pkg/config"
-	"github.com/audittail/audittail/pkg/gelf"
 	"github.com/audittail/audittail/shipper"
 	"github.com/rs/zerolog"
 )
@@ -293,11 +292,7 @@ func checkEndpoint(r *checkReport, cfg config.Config, sendTest bool) {
 // confirmation.
 func sendTestMessage(r *checkReport, cfg config.Config, sh *shipper.Shipper, confirmed <-chan uint64) {
 	const what = "test message"
-	gc := cfg.GELF
-	if m := sh.MaxMessageBytes(); m > 0 && m < gc.MaxMessageBytes {
-		gc.MaxMessageBytes = max(m, gelf.MinMaxMessageBytes)
-	}
-	enc, err := gelf.NewEncoder(gc)
+	enc, err := newEncoder(cfg.GELF, sh, zerolog.Nop())
 	if err != nil {
 		r.fail(what, "%v", err)
 		closeQuietly(sh)

@@ -308,12 +308,7 @@ func serve(cfg config.Config, log zerolog.Logger, logOut *logOutput) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if m := sh.MaxMessageBytes(); m > 0 && m < cfg.GELF.MaxMessageBytes {
-		log.Info().Int("max_message_bytes", m).Str("endpoint", sh.Endpoint()).
-			Msg("gelf.max_message_bytes lowered to what the transport carries")
-		cfg.GELF.MaxMessageBytes = max(m, gelf.MinMaxMessageBytes)
-	}
-	enc, err := gelf.NewEncoder(cfg.GELF)
+	enc, err := newEncoder(cfg.GELF, sh, log)
 	if err != nil {
 		return usageError{err}
 	}
@@ -447,6 +442,18 @@ func reloadOnHUP(hup <-chan os.Signal, done <-chan struct{}, cfg config.Config, 
 		}
 		ev.Msg("SIGHUP: reloaded")
 	}
+}
+
+// newEncoder builds the GELF encoder, its message cap lowered to what the
+// shipper's transport carries (an HTTP input's body limit, 128
+// uncompressed UDP chunks), if that is smaller.
+func newEncoder(gc gelf.Config, sh *shipper.Shipper, log zerolog.Logger) (*gelf.Encoder, error) {
+	if m := sh.MaxMessageBytes(); m > 0 && m < gc.MaxMessageBytes {
+		gc.MaxMessageBytes = max(m, gelf.MinMaxMessageBytes)
+		log.Info().Int("max_message_bytes", gc.MaxMessageBytes).Str("endpoint", sh.Endpoint()).
+			Msg("gelf.max_message_bytes lowered to what the transport carries")
+	}
+	return gelf.NewEncoder(gc)
 }
 
 func resumeInfo(p checkpoint.Position) map[string]any {
