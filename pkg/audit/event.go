@@ -104,6 +104,17 @@ type Event struct {
 	// Timestamp is the deprecated v1beta1/v1alpha1 "timestamp" (second precision,
 	// UTC); zero when absent.
 	Timestamp time.Time `json:"timestamp,omitzero"`
+
+	// Storage Parse reuses from one line to the next (see Parse): text holds
+	// the decoded strings, strs the elements of the user.extra values, spare
+	// what ImpersonatedUser, ObjectRef and ResponseStatus point to.
+	text  []byte
+	strs  []string
+	spare struct {
+		impersonated UserInfo
+		objectRef    ObjectReference
+		status       Status
+	}
 }
 
 // UserInfo is an authentication/v1 UserInfo.
@@ -145,22 +156,41 @@ func (ev *Event) Time() time.Time {
 	return ev.RequestReceivedTimestamp
 }
 
-// reset clears ev for the next Parse. It keeps the backing arrays of slices and
-// the maps, so parsing many lines into one Event allocates less.
+// Bounds on the storage reset keeps for the next Parse: a line with an
+// unusually large text does not pin that memory for good.
+const (
+	keepText = 64 << 10
+	keepStrs = 1024
+)
+
+// reset clears ev for the next Parse. It keeps the backing arrays of slices,
+// the maps and the decoder's storage, so parsing many lines into one Event
+// allocates nothing in the steady state. RequestObject and ResponseObject
+// are dropped, not kept: after the fast decoder they share the memory of
+// the previous line, which encoding/json must not append into.
 func (ev *Event) reset() {
 	groups := ev.User.Groups[:0]
 	extra := ev.User.Extra
 	clear(extra)
 	ips := ev.SourceIPs[:0]
-	req := ev.RequestObject[:0]
-	resp := ev.ResponseObject[:0]
 	ann := ev.Annotations
 	clear(ann)
-	*ev = Event{
-		User:           UserInfo{Groups: groups, Extra: extra},
-		SourceIPs:      ips,
-		RequestObject:  req,
-		ResponseObject: resp,
-		Annotations:    ann,
+	text, strs := ev.text[:0], ev.strs[:0]
+	if cap(text) > keepText {
+		text = nil
 	}
+	if cap(strs) > keepStrs {
+		strs = nil
+	}
+	clear(strs[:cap(strs)]) // no stale references to old text blocks
+	imp := UserInfo{Groups: ev.spare.impersonated.Groups[:0], Extra: ev.spare.impersonated.Extra}
+	clear(imp.Extra)
+	*ev = Event{
+		User:        UserInfo{Groups: groups, Extra: extra},
+		SourceIPs:   ips,
+		Annotations: ann,
+		text:        text,
+		strs:        strs,
+	}
+	ev.spare.impersonated = imp
 }

@@ -40,18 +40,23 @@ type wireEvent struct {
 }
 
 // Parse decodes one audit log line (without its newline) into ev, which it resets
-// first, so one Event can be reused for every line. Parse keeps the backing
-// storage of ev's slices and maps: values from a previous call must not be
-// retained across calls. ev does not alias line.
+// first, so one Event can be reused for every line.
+//
+// What ev holds after Parse is valid until the next Parse into ev: its strings
+// and slices share storage that Parse reuses, and RequestObject and
+// ResponseObject may share line's memory, so line must not be modified while
+// they are used. Copy what must outlive that (strings.Clone, bytes.Clone).
+// In exchange the steady state allocates nothing.
 //
 // A nil error guarantees that ev.AuditID and ev.Stage are non-empty (see the
 // package documentation for the full contract). Any other outcome is a
 // [*ParseError]; ev is then reset and holds no data.
 //
 // Leading and trailing JSON whitespace (including a trailing '\r') is allowed.
-// Invalid UTF-8 inside strings is replaced with U+FFFD. The current decoder
-// (encoding/json) matches keys case-insensitively and keeps the last of duplicate
-// keys; do not rely on either.
+// Invalid UTF-8 inside strings is replaced with U+FFFD. Keys are matched like
+// encoding/json does (case-insensitively, the last of duplicate keys wins); do
+// not rely on either. Most lines are read by a decoder written for the event
+// schema (decode.go); the others by encoding/json, which gives the same result.
 func Parse(line []byte, ev *Event) error {
 	ev.reset()
 	if err := parse(line, ev); err != nil {
@@ -69,27 +74,11 @@ func parse(line []byte, ev *Event) error {
 	case line[first] != '{':
 		return &ParseError{Reason: "not a JSON object"}
 	}
-
-	w := wireEvent{Event: ev}
-	if err := json.Unmarshal(line, &w); err != nil {
-		return decodeError(err)
-	}
-	if string(ev.RequestObject) == "null" {
-		ev.RequestObject = ev.RequestObject[:0]
-	}
-	if string(ev.ResponseObject) == "null" {
-		ev.ResponseObject = ev.ResponseObject[:0]
-	}
-
-	var err error
-	if ev.RequestReceivedTimestamp, err = parseTime("requestReceivedTimestamp", w.RequestReceivedTimestamp); err != nil {
-		return err
-	}
-	if ev.StageTimestamp, err = parseTime("stageTimestamp", w.StageTimestamp); err != nil {
-		return err
-	}
-	if ev.Timestamp, err = parseTime("timestamp", w.Timestamp); err != nil {
-		return err
+	if !decode(line, ev) {
+		ev.reset()
+		if err := decodeJSON(line, ev); err != nil {
+			return err
+		}
 	}
 	if ev.RequestReceivedTimestamp.IsZero() {
 		ev.RequestReceivedTimestamp = ev.Timestamp
@@ -107,6 +96,32 @@ func parse(line []byte, ev *Event) error {
 	}
 	if ev.Stage == "" {
 		return &ParseError{Reason: "missing stage"}
+	}
+	return nil
+}
+
+// decodeJSON decodes line into the reset ev with encoding/json: the slow
+// path, and the reference the fast decoder is checked against.
+func decodeJSON(line []byte, ev *Event) error {
+	w := wireEvent{Event: ev}
+	if err := json.Unmarshal(line, &w); err != nil {
+		return decodeError(err)
+	}
+	if string(ev.RequestObject) == "null" {
+		ev.RequestObject = nil
+	}
+	if string(ev.ResponseObject) == "null" {
+		ev.ResponseObject = nil
+	}
+	var err error
+	if ev.RequestReceivedTimestamp, err = parseTime("requestReceivedTimestamp", w.RequestReceivedTimestamp); err != nil {
+		return err
+	}
+	if ev.StageTimestamp, err = parseTime("stageTimestamp", w.StageTimestamp); err != nil {
+		return err
+	}
+	if ev.Timestamp, err = parseTime("timestamp", w.Timestamp); err != nil {
+		return err
 	}
 	return nil
 }

@@ -1,0 +1,828 @@
+package audit
+
+import (
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// The fast path of Parse: a decoder written for the audit event schema. It
+// reads the line once, from left to right, without reflection, and stores
+// what it decodes in storage the Event keeps between calls (Event.text,
+// Event.strs, Event.spare), so the steady state allocates nothing.
+//
+// It only accepts lines it can decode exactly as encoding/json would. On
+// anything else it gives up (decode returns false) and Parse decodes the
+// line again with encoding/json, which is the reference for the result and
+// the source of every error message. Giving up is never an error in
+// itself; it costs a second decode. The lines it gives up on are rare in
+// apiserver output:
+//   - invalid JSON anywhere, and objects or arrays nested deeper than
+//     maxDepth in a skipped value;
+//   - a value of the wrong type, a null where encoding/json would store a
+//     zero element (in an array or a map), a code that is not an int32
+//     written as an integer;
+//   - a key of the schema written twice, written with escapes or non-ASCII
+//     letters, or in another letter case (encoding/json matches keys case
+//     insensitively and merges duplicates);
+//   - invalid UTF-8 or a lone surrogate escape inside a decoded string
+//     (encoding/json replaces them with U+FFFD);
+//   - a timestamp that time.Parse rejects.
+//
+// FuzzDecodeMatchesJSON checks that whenever decode accepts a line, it
+// produces the same Event as encoding/json.
+
+// maxDepth bounds the nesting of a skipped value (requestObject, unknown
+// keys). Deeper values are left to encoding/json, whose limit is 10000.
+const maxDepth = 1000
+
+// decoder holds the state of one fast decode.
+type decoder struct {
+	b  []byte // the line
+	i  int    // index of the next byte to read
+	ev *Event
+}
+
+// decode fills the reset ev from line, or returns false (ev is then in an
+// unspecified state and must be reset).
+func decode(line []byte, ev *Event) bool {
+	d := decoder{b: line, ev: ev}
+	d.ws()
+	if !d.object(d.eventMember) {
+		return false
+	}
+	d.ws()
+	return d.i == len(d.b)
+}
+
+// Bits of the event's members, to detect a key written twice.
+const (
+	mKind = 1 << iota
+	mAPIVersion
+	mLevel
+	mAuditID
+	mStage
+	mRequestURI
+	mVerb
+	mUser
+	mImpersonatedUser
+	mSourceIPs
+	mUserAgent
+	mObjectRef
+	mResponseStatus
+	mRequestObject
+	mResponseObject
+	mRequestReceivedTimestamp
+	mStageTimestamp
+	mAnnotations
+	mTimestamp
+)
+
+// eventKeys are the keys of the event that encoding/json would match, for
+// the letter-case check of unknown keys.
+var eventKeys = []string{"kind", "apiVersion", "level", "auditID", "stage", "requestURI", "verb",
+	"user", "impersonatedUser", "sourceIPs", "userAgent", "objectRef", "responseStatus",
+	"requestObject", "responseObject", "requestReceivedTimestamp", "stageTimestamp", "annotations", "timestamp"}
+
+// eventMember decodes the value of the event's member key.
+func (d *decoder) eventMember(key []byte) (uint32, bool) {
+	ev := d.ev
+	var bit uint32
+	ok := true
+	switch string(key) {
+	case "kind":
+		bit = mKind
+		ev.Kind, ok = d.text()
+	case "apiVersion":
+		bit = mAPIVersion
+		ev.APIVersion, ok = d.text()
+	case "level":
+		bit = mLevel
+		ev.Level, ok = d.text()
+	case "auditID":
+		bit = mAuditID
+		ev.AuditID, ok = d.text()
+	case "stage":
+		bit = mStage
+		ev.Stage, ok = d.text()
+	case "requestURI":
+		bit = mRequestURI
+		ev.RequestURI, ok = d.text()
+	case "verb":
+		bit = mVerb
+		ev.Verb, ok = d.text()
+	case "user":
+		bit = mUser
+		if !d.null() {
+			ok = d.user(&ev.User)
+		}
+	case "impersonatedUser":
+		bit = mImpersonatedUser
+		if !d.null() {
+			ev.ImpersonatedUser = &ev.spare.impersonated
+			ok = d.user(ev.ImpersonatedUser)
+		}
+	case "sourceIPs":
+		bit = mSourceIPs
+		ev.SourceIPs, ok = d.texts(ev.SourceIPs)
+	case "userAgent":
+		bit = mUserAgent
+		ev.UserAgent, ok = d.text()
+	case "objectRef":
+		bit = mObjectRef
+		if !d.null() {
+			ev.ObjectRef = &ev.spare.objectRef
+			ok = d.object(d.objectRefMember)
+		}
+	case "responseStatus":
+		bit = mResponseStatus
+		if !d.null() {
+			ev.ResponseStatus = &ev.spare.status
+			ok = d.object(d.statusMember)
+		}
+	case "requestObject":
+		bit = mRequestObject
+		ev.RequestObject, ok = d.raw()
+	case "responseObject":
+		bit = mResponseObject
+		ev.ResponseObject, ok = d.raw()
+	case "requestReceivedTimestamp":
+		bit = mRequestReceivedTimestamp
+		ev.RequestReceivedTimestamp, ok = d.time()
+	case "stageTimestamp":
+		bit = mStageTimestamp
+		ev.StageTimestamp, ok = d.time()
+	case "annotations":
+		bit = mAnnotations
+		ok = d.annotations()
+	case "timestamp":
+		bit = mTimestamp
+		ev.Timestamp, ok = d.time()
+	default:
+		return 0, d.unknown(key, eventKeys)
+	}
+	return bit, ok
+}
+
+// unknown skips the value of a key that is not in the schema, unless
+// encoding/json would match it to one of known (another letter case).
+func (d *decoder) unknown(key []byte, known []string) bool {
+	for _, k := range known {
+		if len(k) == len(key) && asciiEqualFold(k, key) {
+			return false
+		}
+	}
+	return d.skip(0)
+}
+
+// asciiEqualFold reports whether a and b are equal ignoring the case of
+// ASCII letters, as encoding/json compares ASCII keys.
+func asciiEqualFold(a string, b []byte) bool {
+	for i := range len(a) {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+var userKeys = []string{"username", "uid", "groups", "extra"}
+
+// user decodes a UserInfo object into u.
+func (d *decoder) user(u *UserInfo) bool {
+	return d.object(func(key []byte) (uint32, bool) {
+		var bit uint32
+		ok := true
+		switch string(key) {
+		case "username":
+			bit = 1
+			u.Username, ok = d.text()
+		case "uid":
+			bit = 2
+			u.UID, ok = d.text()
+		case "groups":
+			bit = 4
+			u.Groups, ok = d.texts(u.Groups)
+		case "extra":
+			bit = 8
+			ok = d.extra(u)
+		default:
+			return 0, d.unknown(key, userKeys)
+		}
+		return bit, ok
+	})
+}
+
+var objectRefKeys = []string{"resource", "namespace", "name", "uid", "apiGroup", "apiVersion", "resourceVersion", "subresource"}
+
+func (d *decoder) objectRefMember(key []byte) (uint32, bool) {
+	r := d.ev.ObjectRef
+	var bit uint32
+	ok := true
+	switch string(key) {
+	case "resource":
+		bit = 1
+		r.Resource, ok = d.text()
+	case "namespace":
+		bit = 2
+		r.Namespace, ok = d.text()
+	case "name":
+		bit = 4
+		r.Name, ok = d.text()
+	case "uid":
+		bit = 8
+		r.UID, ok = d.text()
+	case "apiGroup":
+		bit = 16
+		r.APIGroup, ok = d.text()
+	case "apiVersion":
+		bit = 32
+		r.APIVersion, ok = d.text()
+	case "resourceVersion":
+		bit = 64
+		r.ResourceVersion, ok = d.text()
+	case "subresource":
+		bit = 128
+		r.Subresource, ok = d.text()
+	default:
+		return 0, d.unknown(key, objectRefKeys)
+	}
+	return bit, ok
+}
+
+var statusKeys = []string{"status", "message", "reason", "code"}
+
+func (d *decoder) statusMember(key []byte) (uint32, bool) {
+	s := d.ev.ResponseStatus
+	var bit uint32
+	ok := true
+	switch string(key) {
+	case "status":
+		bit = 1
+		s.Status, ok = d.text()
+	case "message":
+		bit = 2
+		s.Message, ok = d.text()
+	case "reason":
+		bit = 4
+		s.Reason, ok = d.text()
+	case "code":
+		bit = 8
+		s.Code, ok = d.int32()
+	default:
+		return 0, d.unknown(key, statusKeys)
+	}
+	return bit, ok
+}
+
+// annotations decodes the annotations map. Like encoding/json, a key
+// written twice keeps its last value.
+func (d *decoder) annotations() bool {
+	if d.null() {
+		return true
+	}
+	ev := d.ev
+	if ev.Annotations == nil {
+		ev.Annotations = make(map[string]string, 8)
+	}
+	return d.mapObject(func(k string) bool {
+		if d.peek() != '"' { // null (encoding/json stores "") or another type
+			return false
+		}
+		v, ok := d.text()
+		ev.Annotations[k] = v
+		return ok
+	})
+}
+
+// extra decodes user.extra. The value slices share Event.strs.
+func (d *decoder) extra(u *UserInfo) bool {
+	if d.null() {
+		return true
+	}
+	if u.Extra == nil {
+		u.Extra = make(map[string][]string, 4)
+	}
+	return d.mapObject(func(k string) bool {
+		if d.peek() != '[' { // null (encoding/json stores nil) or another type
+			return false
+		}
+		start := len(d.ev.strs)
+		var ok bool
+		d.ev.strs, ok = d.texts(d.ev.strs)
+		vs := d.ev.strs[start:]
+		u.Extra[k] = vs[:len(vs):len(vs)]
+		return ok
+	})
+}
+
+// object decodes an object of the schema, calling member for each key
+// with d at the start of its value. The keys must be plain ASCII without
+// escapes. member returns the bit of the key (0 for a key outside the
+// schema), so that a key written twice is refused.
+func (d *decoder) object(member func(key []byte) (uint32, bool)) bool {
+	var seen uint32
+	return d.members(func() bool {
+		key, ok := d.key()
+		if !ok || !d.colon() {
+			return false
+		}
+		bit, ok := member(key)
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return true
+	})
+}
+
+// mapObject decodes an object that is a map, calling member for each
+// decoded key with d at the start of its value.
+func (d *decoder) mapObject(member func(key string) bool) bool {
+	return d.members(func() bool {
+		if d.peek() != '"' {
+			return false
+		}
+		key, ok := d.text()
+		return ok && d.colon() && member(key)
+	})
+}
+
+// members decodes '{' [member {',' member}] '}', whitespace allowed
+// around every token; member reads one key and its value.
+func (d *decoder) members(member func() bool) bool {
+	if !d.consume('{') {
+		return false
+	}
+	d.ws()
+	if d.consume('}') {
+		return true
+	}
+	for {
+		if !member() {
+			return false
+		}
+		d.ws()
+		if !d.consume(',') {
+			return d.consume('}')
+		}
+		d.ws()
+	}
+}
+
+// colon reads the ':' after a key and the whitespace around it.
+func (d *decoder) colon() bool {
+	d.ws()
+	if !d.consume(':') {
+		return false
+	}
+	d.ws()
+	return true
+}
+
+// ws skips JSON whitespace.
+func (d *decoder) ws() {
+	for d.i < len(d.b) && d.b[d.i] <= ' ' {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte, or 0 at the end of the line.
+func (d *decoder) peek() byte {
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+// consume reads c if it is the next byte.
+func (d *decoder) consume(c byte) bool {
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// null reads a null literal if it comes next.
+func (d *decoder) null() bool {
+	if len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null" {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+// Classes of bytes inside a JSON string.
+const (
+	chPlain   = iota // copied as is
+	chQuote          // the closing quote
+	chEscape         // a backslash
+	chControl        // a control character: invalid JSON
+	chHigh           // part of a multi-byte UTF-8 sequence, to validate
+)
+
+// strClass is the class of each byte inside a JSON string.
+var strClass = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c < 0x20:
+			t[c] = chControl
+		case c == '"':
+			t[c] = chQuote
+		case c == '\\':
+			t[c] = chEscape
+		case c >= 0x80:
+			t[c] = chHigh
+		}
+	}
+	return t
+}()
+
+// key reads a key of the schema: a string of plain ASCII without escapes.
+// It returns the bytes between the quotes, which alias the line.
+func (d *decoder) key() ([]byte, bool) {
+	if !d.consume('"') {
+		return nil, false
+	}
+	b, start := d.b, d.i
+	i := start
+	for i < len(b) && strClass[b[i]] == chPlain {
+		i++
+	}
+	if i >= len(b) || b[i] != '"' {
+		return nil, false
+	}
+	d.i = i + 1
+	return b[start:i], true
+}
+
+// scanString finds the closing quote of a string whose content starts at
+// b[i]. It reports whether the content has escapes (not checked here) and
+// bytes of multi-byte UTF-8 sequences (not checked either); ok is false at
+// a control character or when b ends first.
+func scanString(b []byte, i int) (end int, escaped, high, ok bool) {
+	for i < len(b) {
+		switch strClass[b[i]] {
+		case chPlain:
+			i++
+		case chQuote:
+			return i, escaped, high, true
+		case chEscape:
+			escaped = true
+			i += 2 // an escaped quote does not end the string
+		case chHigh:
+			high = true
+			i++
+		default:
+			return i, escaped, high, false
+		}
+	}
+	return i, escaped, high, false
+}
+
+// text reads a string (or null, which leaves a string field empty, as
+// encoding/json does) and returns it decoded. The string lives in
+// Event.text; see Parse for how long it stays valid.
+func (d *decoder) text() (string, bool) {
+	if d.null() {
+		return "", true
+	}
+	if !d.consume('"') {
+		return "", false
+	}
+	end, escaped, high, ok := scanString(d.b, d.i)
+	if !ok {
+		return "", false
+	}
+	raw := d.b[d.i:end]
+	d.i = end + 1
+	if high && !utf8.Valid(raw) {
+		return "", false
+	}
+	if len(raw) == 0 {
+		return "", true
+	}
+	ev := d.ev
+	if cap(ev.text)-len(ev.text) < len(raw) {
+		// A new block; the strings already made point into the old one,
+		// which stays alive as long as they do.
+		ev.text = make([]byte, 0, max(2*cap(ev.text), len(raw), 1024))
+	}
+	at := len(ev.text)
+	if !escaped {
+		ev.text = append(ev.text, raw...)
+	} else if ev.text, ok = unescape(ev.text, raw); !ok {
+		return "", false
+	}
+	if len(ev.text) == at {
+		return "", true
+	}
+	return unsafe.String(&ev.text[at], len(ev.text)-at), true
+}
+
+// unescape appends the decoded content of a JSON string to dst. Decoding
+// never makes text longer, so it never grows dst beyond len(raw). It
+// refuses invalid escapes and lone surrogates.
+func unescape(dst, raw []byte) ([]byte, bool) {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			j := i + 1
+			for j < len(raw) && raw[j] != '\\' {
+				j++
+			}
+			dst = append(dst, raw[i:j]...)
+			i = j
+			continue
+		}
+		if i+1 >= len(raw) {
+			return dst, false
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/':
+			dst = append(dst, raw[i+1])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(raw[i+2:])
+			if !ok {
+				return dst, false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				// Only a valid pair; encoding/json turns a lone half into U+FFFD.
+				r2, ok := rune(0), false
+				if len(raw)-i >= 6 && raw[i] == '\\' && raw[i+1] == 'u' {
+					r2, ok = hex4(raw[i+2:])
+				}
+				if r = utf16.DecodeRune(r, r2); !ok || r == utf8.RuneError {
+					return dst, false
+				}
+				i += 6
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default:
+			return dst, false
+		}
+		i += 2
+	}
+	return dst, true
+}
+
+// hex4 decodes the 4 hex digits at the start of b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// texts reads an array of strings (or null) and appends its elements to
+// dst: to the reset field for sourceIPs and groups, to Event.strs for the
+// values of user.extra.
+func (d *decoder) texts(dst []string) ([]string, bool) {
+	if d.null() {
+		return dst, true
+	}
+	if !d.consume('[') {
+		return dst, false
+	}
+	d.ws()
+	if d.consume(']') {
+		return dst, true
+	}
+	for {
+		if d.peek() != '"' { // null (encoding/json stores "") or another type
+			return dst, false
+		}
+		s, ok := d.text()
+		if !ok {
+			return dst, false
+		}
+		dst = append(dst, s)
+		d.ws()
+		if !d.consume(',') {
+			return dst, d.consume(']')
+		}
+		d.ws()
+	}
+}
+
+// int32 reads an integer that fits an int32 (or null, which leaves the
+// field zero). Fractions and exponents are left to encoding/json.
+func (d *decoder) int32() (int32, bool) {
+	if d.null() {
+		return 0, true
+	}
+	neg := d.consume('-')
+	start := d.i
+	var n int64
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' && d.i-start < 11 {
+		n = n*10 + int64(d.b[d.i]-'0')
+		d.i++
+	}
+	digits := d.i - start
+	if digits == 0 || digits > 10 || digits > 1 && d.b[start] == '0' {
+		return 0, false
+	}
+	if c := d.peek(); c == '.' || c == 'e' || c == 'E' || c >= '0' && c <= '9' {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	if n < -1<<31 || n > 1<<31-1 {
+		return 0, false
+	}
+	return int32(n), true
+}
+
+// time reads a MicroTime: null and "" are the zero time, like
+// apimachinery's MicroTime.UnmarshalJSON; anything else must be RFC 3339.
+func (d *decoder) time() (time.Time, bool) {
+	if d.peek() != '"' && d.peek() != 'n' {
+		return time.Time{}, false
+	}
+	s, ok := d.text()
+	if !ok || s == "" {
+		return time.Time{}, ok
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// raw reads any JSON value and returns its bytes, which alias the line
+// (requestObject, responseObject). null gives nil.
+func (d *decoder) raw() ([]byte, bool) {
+	if d.null() {
+		return nil, true
+	}
+	start := d.i
+	if !d.skip(0) {
+		return nil, false
+	}
+	return d.b[start:d.i:d.i], true
+}
+
+// skip reads one JSON value of any type, checking its syntax as strictly
+// as encoding/json does.
+func (d *decoder) skip(depth int) bool {
+	switch c := d.peek(); {
+	case c == '"':
+		return d.skipString()
+	case c == '{':
+		if depth >= maxDepth {
+			return false
+		}
+		return d.members(func() bool {
+			return d.peek() == '"' && d.skipString() && d.colon() && d.skip(depth+1)
+		})
+	case c == '[':
+		if depth >= maxDepth {
+			return false
+		}
+		d.i++
+		d.ws()
+		if d.consume(']') {
+			return true
+		}
+		for {
+			if !d.skip(depth + 1) {
+				return false
+			}
+			d.ws()
+			if !d.consume(',') {
+				return d.consume(']')
+			}
+			d.ws()
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return d.skipNumber()
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.null()
+	}
+	return false
+}
+
+func (d *decoder) literal(s string) bool {
+	if len(d.b)-d.i >= len(s) && string(d.b[d.i:d.i+len(s)]) == s {
+		d.i += len(s)
+		return true
+	}
+	return false
+}
+
+// skipString reads a string, checking its escapes. Like encoding/json's
+// scanner, it does not check the UTF-8 of a skipped string.
+func (d *decoder) skipString() bool {
+	end, escaped, _, ok := scanString(d.b, d.i+1)
+	if !ok {
+		return false
+	}
+	if escaped && !validEscapes(d.b[d.i+1:end]) {
+		return false
+	}
+	d.i = end + 1
+	return true
+}
+
+// validEscapes reports whether every backslash in the content of a string
+// starts a valid JSON escape.
+func validEscapes(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(raw) {
+			return false
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i++
+		case 'u':
+			if _, ok := hex4(raw[i+2:]); !ok {
+				return false
+			}
+			i += 5
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// skipNumber reads a number with JSON's grammar:
+// -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+func (d *decoder) skipNumber() bool {
+	d.consume('-')
+	switch {
+	case d.consume('0'):
+	case d.digits() == 0:
+		return false
+	}
+	if d.consume('.') && d.digits() == 0 {
+		return false
+	}
+	if d.consume('e') || d.consume('E') {
+		if !d.consume('+') {
+			d.consume('-')
+		}
+		if d.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// digits reads [0-9]* and returns how many it read.
+func (d *decoder) digits() int {
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	return d.i - start
+}

@@ -1,0 +1,243 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/audittail/audittail/internal/auditgen"
+)
+
+// decodeBoth decodes line with the fast decoder and with encoding/json.
+// fastOK tells whether the fast decoder accepted it; jsonErr is the
+// encoding/json result.
+func decodeBoth(line []byte, fast, slow *Event) (fastOK bool, jsonErr error) {
+	fast.reset()
+	fastOK = decode(line, fast)
+	slow.reset()
+	jsonErr = decodeJSON(line, slow)
+	return fastOK, jsonErr
+}
+
+// sameEvent reports how a and b differ ("" if they do not). The JSON form
+// covers every field, and tells a nil pointer from an empty struct; the
+// times are compared exactly, location included.
+func sameEvent(a, b *Event) string {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !bytes.Equal(ja, jb) {
+		return "fast: " + string(ja) + "\njson: " + string(jb)
+	}
+	for _, p := range [][2]time.Time{
+		{a.RequestReceivedTimestamp, b.RequestReceivedTimestamp},
+		{a.StageTimestamp, b.StageTimestamp},
+		{a.Timestamp, b.Timestamp},
+	} {
+		if p[0] != p[1] {
+			return "times differ: " + p[0].String() + " vs " + p[1].String()
+		}
+	}
+	return ""
+}
+
+// realLines returns the recorded samples and n generated lines.
+func realLines(tb testing.TB, n int) [][]byte {
+	tb.Helper()
+	var lines [][]byte
+	err := filepath.WalkDir("testdata/samples", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for l := range bytes.SplitSeq(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+			lines = append(lines, l)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := auditgen.New(auditgen.Config{MaxBodyBytes: 64 << 10})
+	at := auditgen.StartTime
+	for i := range n {
+		at = at.Add(37 * time.Microsecond)
+		lines = append(lines, bytes.TrimSuffix(g.Append(nil, int64(i), at), []byte("\n")))
+	}
+	return lines
+}
+
+// TestDecodeTakesRealLines checks that the fast decoder reads every real
+// and generated event itself (the fallback is for odd lines only), with
+// the result encoding/json gives.
+func TestDecodeTakesRealLines(t *testing.T) {
+	var fast, slow Event
+	n := 0
+	for _, line := range realLines(t, 20000) {
+		ok, err := decodeBoth(line, &fast, &slow)
+		if err != nil {
+			continue // the synthetic fal_01_003.json and blank lines
+		}
+		n++
+		if !ok {
+			t.Errorf("fast decoder gave up on %.300s", line)
+			continue
+		}
+		if diff := sameEvent(&fast, &slow); diff != "" {
+			t.Errorf("%.200s\n%s", line, diff)
+		}
+	}
+	if n < 20000+808 {
+		t.Errorf("compared %d lines, want at least %d", n, 20000+808)
+	}
+}
+
+// TestDecodeGivesUp lists lines the fast decoder must leave to
+// encoding/json, and what Parse then returns.
+func TestDecodeGivesUp(t *testing.T) {
+	deep := strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1)
+	tests := []struct {
+		name string
+		line string
+		want Event // what Parse returns
+	}{
+		{"key in another case", `{"AuditID":"a","stage":"s"}`, Event{AuditID: "a", Stage: "s"}},
+		{"unknown key folding to a known one", `{"auditID":"a","stage":"s","objectRef":{"NAME":"n"}}`,
+			Event{AuditID: "a", Stage: "s", ObjectRef: &ObjectReference{Name: "n"}}},
+		{"escaped key", `{"audit\u0049D":"a","stage":"s"}`, Event{AuditID: "a", Stage: "s"}},
+		{"duplicate key, last wins", `{"auditID":"a","auditID":"b","stage":"s"}`, Event{AuditID: "b", Stage: "s"}},
+		{"duplicate object, merged", `{"auditID":"a","stage":"s","objectRef":{"name":"n"},"objectRef":{"namespace":"ns"}}`,
+			Event{AuditID: "a", Stage: "s", ObjectRef: &ObjectReference{Name: "n", Namespace: "ns"}}},
+		{"invalid UTF-8", "{\"auditID\":\"a\xff\",\"stage\":\"s\"}", Event{AuditID: "a\uFFFD", Stage: "s"}},
+		{"lone surrogate", `{"auditID":"a\ud800","stage":"s"}`, Event{AuditID: "a\uFFFD", Stage: "s"}},
+		{"null group", `{"auditID":"a","stage":"s","user":{"groups":[null,"g"]}}`,
+			Event{AuditID: "a", Stage: "s", User: UserInfo{Groups: []string{"", "g"}}}},
+		{"null annotation", `{"auditID":"a","stage":"s","annotations":{"k":null}}`,
+			Event{AuditID: "a", Stage: "s", Annotations: map[string]string{"k": ""}}},
+		{"deep body", `{"auditID":"a","stage":"s","requestObject":` + deep + `}`,
+			Event{AuditID: "a", Stage: "s", RequestObject: json.RawMessage(deep)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev Event
+			if decode([]byte(tt.line), &ev) {
+				t.Errorf("fast decoder accepted %s", tt.line)
+			}
+			if err := Parse([]byte(tt.line), &ev); err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if diff := sameEvent(&ev, &tt.want); diff != "" {
+				t.Error(diff)
+			}
+		})
+	}
+}
+
+// TestDecodeMatchesJSON covers what the fast decoder reads itself beyond
+// the real lines: escapes, surrogate pairs, nulls, empty values, unknown
+// keys of every JSON type, strings that outgrow the text block.
+func TestDecodeMatchesJSON(t *testing.T) {
+	big := strings.Repeat("x", 5000)
+	lines := []string{
+		`{"auditID":"a\"\\\/\b\f\n\r\t\u0000\u00e9\u2028\ud83d\ude80","stage":"s"}`,
+		`{"auditID":"é日本🚀","stage":"s","verb":"","user":{},"impersonatedUser":{},"objectRef":{},"responseStatus":{}}`,
+		`{"auditID":"a","stage":"s","user":null,"impersonatedUser":null,"objectRef":null,"responseStatus":null,"annotations":null,"sourceIPs":null,"requestObject":null,"responseObject":null,"stageTimestamp":null,"timestamp":""}`,
+		`{"auditID":"a","stage":"s","sourceIPs":[],"user":{"groups":[],"extra":{}},"annotations":{}}`,
+		`{"auditID":"a","stage":"s","user":{"extra":{"a":[],"b":["1","2"],"a":["3"]}},"annotations":{"k":"1","k":"2","\u006b2":"3"}}`,
+		`{"auditID":"a","stage":"s","responseStatus":{"code":-2147483648,"details":{"x":[1,-0.5e+3,true,false,null,{"":""}]}}}`,
+		`{"auditID":"a","stage":"s","responseStatus":{"code":2147483647,"metadata":{}},"requestObject":"str","responseObject":[ 1 , 2 ]}`,
+		" \t\r\n{ \"auditID\" : \"a\" , \"stage\" : \"s\" , \"x\" : { } , \"y\" : [ ] } \r\n",
+		`{"auditID":"a","stage":"s","requestReceivedTimestamp":"2026-11-21T12:00:00.5+02:00","stageTimestamp":"2026-11-21T10:00:00.123456789Z"}`,
+		`{"auditID":"` + big + `","stage":"` + big + `","verb":"` + big + `","annotations":{"` + big + `":"` + big + `"}}`,
+		`{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"s","unknown":"\u00e9\"","other":12.5e-3}`,
+	}
+	var fast, slow Event
+	for _, line := range lines {
+		ok, err := decodeBoth([]byte(line), &fast, &slow)
+		if err != nil {
+			t.Fatalf("encoding/json: %v on %s", err, line)
+		}
+		if !ok {
+			t.Errorf("fast decoder gave up on %.200s", line)
+			continue
+		}
+		if diff := sameEvent(&fast, &slow); diff != "" {
+			t.Errorf("%.200s\n%s", line, diff)
+		}
+	}
+}
+
+// TestParseAllocs checks the steady state: parsing typical events into a
+// reused Event allocates nothing.
+func TestParseAllocs(t *testing.T) {
+	lines := realLines(t, 2000)
+	var ev Event
+	for _, l := range lines { // warm up the reused storage
+		_ = Parse(l, &ev)
+	}
+	for _, l := range lines[len(lines)-2000:] {
+		if n := testing.AllocsPerRun(5, func() { _ = Parse(l, &ev) }); n != 0 {
+			t.Fatalf("Parse allocated %v times for %.200s", n, l)
+		}
+	}
+}
+
+// TestParseFallbackDoesNotWriteIntoOldLine: after the fast decoder, the
+// bodies share the line's memory; a following encoding/json decode into
+// the same Event must not append into it.
+func TestParseFallbackDoesNotWriteIntoOldLine(t *testing.T) {
+	first := []byte(`{"auditID":"a","stage":"s","requestObject":{"kind":"Pod","spec":"xxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}`)
+	keep := bytes.Clone(first)
+	var ev Event
+	if err := Parse(first, &ev); err != nil {
+		t.Fatal(err)
+	}
+	odd := []byte(`{"AUDITID":"b","stage":"s","requestObject":{"k":1}}`) // needs the fallback
+	if err := Parse(odd, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, keep) {
+		t.Fatalf("first line changed to %s", first)
+	}
+	if string(ev.RequestObject) != `{"k":1}` {
+		t.Fatalf("RequestObject = %s", ev.RequestObject)
+	}
+}
+
+// FuzzDecodeMatchesJSON: whenever the fast decoder accepts a line, encoding/json
+// accepts it too and decodes the same event.
+func FuzzDecodeMatchesJSON(f *testing.F) {
+	for _, l := range realLines(f, 200) {
+		f.Add(l)
+	}
+	for _, s := range []string{
+		`{"auditID":"a\u00e9\ud83d\ude80","stage":"s"}`, `{"auditID":"a","auditid":"b"}`,
+		`{"user":{"extra":{"k":["a"],"k":[]}},"annotations":{"x":"1"}}`, `{"responseStatus":{"code":-0}}`,
+		`{"requestObject":[{"a":[1e5,-0.0,"\u1234"]}]}`, `{"stageTimestamp":"2026-02-30T00:00:00Z"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		orig := bytes.Clone(line)
+		var fast, slow Event
+		ok, err := decodeBoth(line, &fast, &slow)
+		if !bytes.Equal(line, orig) {
+			t.Fatal("decoding modified its input")
+		}
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("fast decoder accepted a line encoding/json rejects (%v)", err)
+		}
+		if diff := sameEvent(&fast, &slow); diff != "" {
+			t.Fatal(diff)
+		}
+	})
+}
