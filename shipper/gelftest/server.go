@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,12 @@ type Options struct {
 	// CountOnly makes the server count frames without keeping them
 	// (Messages returns nothing; Count still counts), for benchmarks.
 	CountOnly bool
+	// Latencies makes the server record, for every complete frame whose
+	// GELF "timestamp" it can read (see Server.Latencies), the time the
+	// read that completed the frame returned minus that timestamp: how
+	// old the event was when it arrived. It works with and without
+	// CountOnly.
+	Latencies bool
 }
 
 // Server is a GELF TCP (or TLS) input for tests. Its methods are safe for
@@ -54,6 +61,7 @@ type Server struct {
 	accepted  int
 	paused    bool
 	hsErrs    []string
+	latencies []time.Duration // with Options.Latencies
 	wg        sync.WaitGroup
 	closed    bool
 	listening bool
@@ -221,6 +229,7 @@ func (s *Server) serve(sc *serverConn) {
 	var (
 		pending    []byte
 		drainStart time.Time
+		lats       []time.Duration // this read's, with Options.Latencies
 	)
 	for {
 		mode := s.waitReadable(sc)
@@ -239,33 +248,50 @@ func (s *Server) serve(sc *serverConn) {
 			_ = c.SetReadDeadline(now.Add(drainIdle))
 		}
 		n, err := c.Read(buf)
+		var arrived time.Time
+		if s.opts.Latencies {
+			arrived = time.Now()
+		}
 		data := buf[:n]
 		var got [][]byte
 		counted := 0
+		lats = lats[:0]
 		for {
 			i := bytes.IndexByte(data, 0)
 			if i < 0 {
 				break
 			}
-			if s.opts.CountOnly {
+			switch {
+			case !s.opts.CountOnly: // kept: a frame of its own
+				frame := append(pending, data[:i]...)
+				got = append(got, frame)
+				lats = appendLatency(lats, s.opts.Latencies, frame, arrived)
+				pending = nil
+			case s.opts.Latencies: // looked at, then dropped: pending is reused
+				frame := data[:i]
+				if len(pending) > 0 {
+					frame = append(pending, frame...)
+				}
+				lats = appendLatency(lats, true, frame, arrived)
 				counted++
-			} else {
-				got = append(got, append(pending, data[:i]...))
+				pending = pending[:0]
+			default:
+				counted++
+				pending = nil
 			}
-			pending = nil
 			data = data[i+1:]
 		}
-		if s.opts.CountOnly {
-			if len(data) > 0 && len(pending) == 0 {
-				pending = []byte{1} // only "a frame is in progress" matters
-			}
-		} else {
+		switch {
+		case !s.opts.CountOnly || s.opts.Latencies:
 			pending = append(pending, data...)
+		case len(data) > 0 && len(pending) == 0:
+			pending = []byte{1} // only "a frame is in progress" matters
 		}
 		timeout := errors.Is(err, os.ErrDeadlineExceeded)
 		s.mu.Lock()
 		s.msgs = append(s.msgs, got...) // the frames are kept,
 		s.counted += counted            // or counted in CountOnly mode
+		s.latencies = append(s.latencies, lats...)
 		if err != nil && !timeout && len(pending) > 0 {
 			s.partial++ // a torn frame: Graylog would emit it and fail to decode it
 		}
@@ -323,6 +349,16 @@ func (s *Server) Messages() [][]byte { return s.messages() }
 
 // Count returns the number of complete frames received so far.
 func (s *Server) Count() int { return s.count() }
+
+// Latencies returns a copy of the latencies recorded so far with
+// Options.Latencies (none without it), in arrival order across all
+// connections: for each complete frame, the time the read that completed
+// it returned minus the time its "timestamp" field states. A frame
+// without a "timestamp" number is counted but has no latency, so
+// len(Latencies()) < Count() says that some could not be read.
+func (s *Server) Latencies() []time.Duration {
+	return locked(&s.inbox, func() []time.Duration { return slices.Clone(s.latencies) })
+}
 
 // Partial returns how many connections ended in the middle of a frame.
 func (s *Server) Partial() int {
