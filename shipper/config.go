@@ -62,7 +62,7 @@ type Config struct {
 	BackoffMin    time.Duration `yaml:"backoff_min"`     // first reconnect delay; default 500ms
 	BackoffMax    time.Duration `yaml:"backoff_max"`     // reconnect delay cap; default 30s
 	FlushInterval time.Duration `yaml:"flush_interval"`  // max time a written message waits in the buffer; default 10ms
-	WindowBytes   int           `yaml:"window_bytes"`    // replay window bound (bytes of unconfirmed messages); default 8 MiB, minimum 1 MiB; also bounds throughput to about window_bytes per 100 ms
+	WindowBytes   int           `yaml:"window_bytes"`    // replay window bound (bytes of unconfirmed messages); default 8 MiB, minimum 1 MiB; also bounds throughput to about window_bytes per 25 ms
 
 	// Compression of udp:// payloads (gzip, the GELF default; zlib; none)
 	// and http(s):// bodies (gzip, the default; none). TCP and TLS carry

@@ -34,7 +34,15 @@ const (
 	keepAlive    = 15 * time.Second // TCP keepalive idle and interval
 	pollMin      = 2 * time.Millisecond
 	pollMax      = 50 * time.Millisecond
-	confirmGrace = 100 * time.Millisecond // see mark.ackedAt
+	// confirmGrace is how long after the server's TCP stack acknowledged
+	// bytes the connection must stay up before they count as received (see
+	// mark.ackedAt and the Shipper doc). It catches a server that crashes
+	// with acknowledged bytes it has not read yet, when it crashes within
+	// the grace: a server that reads as data arrives (Graylog's inputs do)
+	// holds a byte unread for far less. A longer grace would catch a
+	// server that stalls longer before crashing, at the price of a lower
+	// throughput ceiling (about window_bytes per grace) or a larger window.
+	confirmGrace = 25 * time.Millisecond
 )
 
 // mark records one flush: every frame with a sequence number <= seq has been

@@ -59,16 +59,19 @@ type Stats struct {
 // SIOCOUTQ on Linux; every 2 ms, slowing to 50 ms while nothing changes) as
 // long as marks are pending: a mark whose byte count is <= written −
 // SIOCOUTQ has been acknowledged by the server's TCP stack; confirmGrace
-// (100 ms) later, if the connection is still established and nothing was
+// (25 ms) later, if the connection is still established and nothing was
 // read from it, its frames are confirmed: removed from the window and
 // reported to onConfirm. Polling in its own goroutine keeps confirmation
 // going while the driver is blocked in a write to a slow server.
 //
 // The grace covers a server that dies with acknowledged but unread bytes in
 // its receive buffer: its kernel then answers with a RST, which arrives
-// within the grace and turns the frames into re-sends. Without it the
-// reset and server-restart tests lose messages. Its cost is latency and a
-// throughput ceiling of about WindowBytes per 100 ms (8 MiB: 80 MiB/s).
+// before the grace ends if the server crashed less than the grace after
+// acknowledging (the delay of the ack and of the RST cancel out), and
+// turns the frames into re-sends. Without it the reset and server-restart
+// tests lose messages. Its cost is a throughput ceiling of about
+// WindowBytes per grace (8 MiB per 25 ms: 320 MiB/s) and the memory of
+// the frames it holds.
 //
 // When the connection fails (a write error or deadline, any read result)
 // the driver closes it, reconnects

@@ -146,10 +146,10 @@ func testStoppedAcrossRotations(t *testing.T, name string, sig syscall.Signal) {
 // the writer runs, at least once.
 //
 // The abort is a crashing server: the agent's guarantee holds if the server
-// reads what its kernel acknowledged within the 100 ms after which the agent
+// reads what its kernel acknowledged within the 25 ms after which the agent
 // confirms a message. Here the server reads continuously (the abort comes at
 // least a second after reading resumed), so an acknowledged byte waits in its
-// kernel for microseconds, not 100 ms.
+// kernel for microseconds, not 25 ms.
 func testServerFaults(t *testing.T) {
 	s := newScenario(t, "server-faults", true)
 	s.w = newLumberjackWriter(s.logPath, 1, rate(t))
