@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 )
 
 // readBufSize is the size of one read from the file. Large reads keep the
@@ -27,6 +28,8 @@ type lineReader struct {
 
 	consumed int64 // offset just after the last returned line
 	read     int64 // bytes read from the source so far (offset of buf[w])
+
+	peek []byte // scratch for longLen, allocated at the first long line
 }
 
 func newLineReader(max int) *lineReader {
@@ -55,6 +58,37 @@ func (lr *lineReader) appendLong(b []byte) {
 	if room := lr.max - len(lr.long); room > 0 {
 		lr.long = append(lr.long, b[:min(room, len(b))]...)
 	}
+}
+
+// longLen returns how many bytes of the line that fills buf are kept
+// (at most max), as far as src can tell without being read: a file is
+// searched ahead for the newline with ReadAt, so that the line is
+// assembled in one allocation of the right size instead of a series of
+// growing copies, which would need about twice the line's size at once.
+// Other sources (a gzip stream) give just buf's length; long then grows as
+// it is filled. It is a size hint only: a file that changes under it costs
+// an extra growth, nothing else.
+func (lr *lineReader) longLen(src io.Reader) int {
+	n := lr.w
+	ra, ok := src.(io.ReaderAt)
+	if !ok {
+		return n
+	}
+	if lr.peek == nil {
+		lr.peek = make([]byte, 64<<10)
+	}
+	for off := lr.read; n < lr.max; {
+		k, err := ra.ReadAt(lr.peek[:min(len(lr.peek), lr.max-n)], off)
+		if i := bytes.IndexByte(lr.peek[:k], '\n'); i >= 0 {
+			return n + i
+		}
+		n += k
+		off += int64(k)
+		if err != nil || k == 0 {
+			break
+		}
+	}
+	return min(n, lr.max)
 }
 
 // line is one line found by next.
@@ -94,6 +128,9 @@ func (lr *lineReader) next(src io.Reader, onRead func()) (l line, ok bool, err e
 		}
 		// No newline buffered: make room, then read more.
 		if lr.r == 0 && lr.w == len(lr.buf) {
+			if !lr.inLong {
+				lr.long = slices.Grow(lr.long[:0], lr.longLen(src))
+			}
 			lr.appendLong(lr.buf[:lr.w])
 			lr.w = 0
 		} else if lr.r > 0 {

@@ -3,6 +3,8 @@ package tailer
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -75,4 +77,51 @@ func FuzzLineReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLongLineFromFileSizedOnce: a line longer than the read buffer, read
+// from a file, is assembled in one buffer of its size (the file is
+// searched ahead for the newline), not in a series of growing copies; from
+// a source without ReadAt it still comes out whole. Both cases are checked
+// for a line below max and a line cut at max, and for the line after it.
+func TestLongLineFromFileSizedOnce(t *testing.T) {
+	const max = 4 << 20
+	for _, size := range []int{3<<20 + 17, 5 << 20} {
+		data := append(append(append([]byte("a\n"), bytes.Repeat([]byte("x"), size)...), '\n'), "b\n"...)
+		path := filepath.Join(t.TempDir(), "audit.log")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for _, src := range []struct {
+			name string
+			r    io.Reader
+			file bool
+		}{{"file", f, true}, {"stream", struct{ io.Reader }{bytes.NewReader(data)}, false}} {
+			lr := newLineReader(max)
+			if l, ok, err := lr.next(src.r, nil); !ok || err != nil || string(l.text) != "a" {
+				t.Fatalf("%s: first line %q %v %v", src.name, l.text, ok, err)
+			}
+			l, ok, err := lr.next(src.r, nil)
+			want := min(size, max)
+			if !ok || err != nil || len(l.text) != want || l.size != int64(size) || l.truncated != (size > max) ||
+				l.start != 2 || l.end != int64(2+size+1) {
+				t.Fatalf("%s: long line len %d size %d truncated %v start %d end %d, %v %v",
+					src.name, len(l.text), l.size, l.truncated, l.start, l.end, ok, err)
+			}
+			if src.file && cap(l.text) > want+8<<10 { // one allocation, rounded to a page
+				t.Errorf("%s: line of %d bytes held in a buffer of %d", src.name, want, cap(l.text))
+			}
+			if l, ok, _ := lr.next(src.r, nil); !ok || string(l.text) != "b" {
+				t.Fatalf("%s: line after the long one %q", src.name, l.text)
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
