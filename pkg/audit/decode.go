@@ -2,6 +2,8 @@ package audit
 
 import (
 	"time"
+
+	"github.com/audittail/audittail/internal/jsonbytes"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -426,48 +428,19 @@ func (d *decoder) null() bool {
 	return false
 }
 
-// Classes of bytes inside a JSON string.
-const (
-	chPlain   = iota // copied as is
-	chQuote          // the closing quote
-	chEscape         // a backslash
-	chControl        // a control character: invalid JSON
-	chHigh           // part of a multi-byte UTF-8 sequence, to validate
-)
-
-// strClass is the class of each byte inside a JSON string.
-var strClass = func() (t [256]uint8) {
-	for c := range t {
-		switch {
-		case c < 0x20:
-			t[c] = chControl
-		case c == '"':
-			t[c] = chQuote
-		case c == '\\':
-			t[c] = chEscape
-		case c >= 0x80:
-			t[c] = chHigh
-		}
-	}
-	return t
-}()
-
 // key reads a key of the schema: a string of plain ASCII without escapes.
 // It returns the bytes between the quotes, which alias the line.
 func (d *decoder) key() ([]byte, bool) {
 	if !d.consume('"') {
 		return nil, false
 	}
-	b, start := d.b, d.i
-	i := start
-	for i < len(b) && strClass[b[i]] == chPlain {
-		i++
-	}
-	if i >= len(b) || b[i] != '"' {
+	start := d.i
+	i := start + jsonbytes.PlainLen(d.b[start:])
+	if i >= len(d.b) || d.b[i] != '"' {
 		return nil, false
 	}
 	d.i = i + 1
-	return b[start:i], true
+	return d.b[start:i], true
 }
 
 // scanString finds the closing quote of a string whose content starts at
@@ -476,22 +449,24 @@ func (d *decoder) key() ([]byte, bool) {
 // a control character or when b ends first.
 func scanString(b []byte, i int) (end int, escaped, high, ok bool) {
 	for i < len(b) {
-		switch strClass[b[i]] {
-		case chPlain:
-			i++
-		case chQuote:
+		i += jsonbytes.PlainLen(b[i:])
+		if i >= len(b) {
+			break
+		}
+		switch c := b[i]; {
+		case c == '"':
 			return i, escaped, high, true
-		case chEscape:
+		case c == '\\':
 			escaped = true
 			i += 2 // an escaped quote does not end the string
-		case chHigh:
+		case c >= 0x80:
 			high = true
 			i++
-		default:
+		default: // a control character
 			return i, escaped, high, false
 		}
 	}
-	return i, escaped, high, false
+	return len(b), escaped, high, false
 }
 
 // text reads a string (or null, which leaves a string field empty, as

@@ -241,3 +241,20 @@ func FuzzDecodeMatchesJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeCutLines: every prefix of a real line is refused without a
+// panic (a cut can fall inside an escape, a number, a literal or a key).
+func TestDecodeCutLines(t *testing.T) {
+	line := []byte(`{"kind":"Event","auditID":"a\"b\\","stage":"s","user":{"groups":["x\u00e9"]},"responseStatus":{"code":200},"requestObject":{"a":[true,false,null,-1.5e3,"\\"]}}`)
+	var ev Event
+	for n := range len(line) {
+		ev.reset()
+		if decode(line[:n], &ev) {
+			t.Errorf("accepted the prefix %s", line[:n])
+		}
+	}
+	ev.reset()
+	if !decode(line, &ev) {
+		t.Fatal("refused the whole line")
+	}
+}
