@@ -135,8 +135,8 @@ type Shipper struct {
 	mu        sync.Mutex
 	space     sync.Cond     // window shrank, Close, or a waiting Send's ctx ended
 	wake      chan struct{} // capacity 1: new frame or Close, for the driver
-	frames    [][]byte      // the window: frames[head:] hold sequence numbers confirmed+1..lastSeq
-	sentAt    []int64       // when Send accepted frames[i] (Unix nanoseconds), in step with frames
+	window    []entry       // window[head:] hold sequence numbers confirmed+1..lastSeq
+	arena     arena         // storage of the frames
 	head      int
 	winBytes  int
 	lastSeq   uint64
@@ -144,6 +144,13 @@ type Shipper struct {
 	closed    bool
 	connected bool
 	lastErr   string
+}
+
+// entry is one message in the window.
+type entry struct {
+	frame  []byte
+	sentAt int64 // when Send accepted it (Unix nanoseconds)
+	pooled bool  // frame is in s.arena
 }
 
 // outage tracks a period without a working connection, for logging.
@@ -214,19 +221,28 @@ func New(cfg Config, log zerolog.Logger, onConfirm func(seq uint64)) (*Shipper, 
 // empty message or one containing the frame delimiter. Safe for concurrent
 // use; sequence numbers follow the order in which calls are accepted.
 func (s *Shipper) Send(ctx context.Context, msg []byte) (uint64, error) {
-	frame, err := s.frame(msg)
+	payload, delim, err := s.frame(msg)
 	if err != nil {
 		return 0, err
 	}
+	size := len(payload)
+	if payload == nil {
+		size = len(msg) + 1
+	}
 
 	s.mu.Lock()
-	if err := s.waitSpace(ctx, len(frame)); err != nil {
+	if err := s.waitSpace(ctx, size); err != nil {
 		s.mu.Unlock()
 		return 0, err
 	}
-	s.frames = append(s.frames, frame)
-	s.sentAt = append(s.sentAt, time.Now().UnixNano())
-	s.winBytes += len(frame)
+	e := entry{frame: payload, sentAt: time.Now().UnixNano()}
+	if payload == nil {
+		e.frame, e.pooled = s.arena.take(size)
+		copy(e.frame, msg)
+		e.frame[len(msg)] = delim
+	}
+	s.window = append(s.window, e)
+	s.winBytes += size
 	s.lastSeq++
 	seq := s.lastSeq
 	s.mu.Unlock()
@@ -234,30 +250,29 @@ func (s *Shipper) Send(ctx context.Context, msg []byte) (uint64, error) {
 	return seq, nil
 }
 
-// frame returns what the window keeps for msg: for TCP and TLS the message
-// and its NUL delimiter; for HTTP and stdout the message and a newline (the
-// bulk and line separator); for UDP the compressed payload.
-func (s *Shipper) frame(msg []byte) ([]byte, error) {
+// frame checks msg and says what the window keeps for it: for TCP and TLS
+// the message and its NUL delimiter; for HTTP and stdout the message and a
+// newline (the bulk and line separator), both returned as a nil payload
+// and the delimiter, for Send to copy into the arena; for UDP the
+// compressed payload.
+func (s *Shipper) frame(msg []byte) (payload []byte, delim byte, err error) {
 	if len(msg) == 0 {
-		return nil, fmt.Errorf("%w: empty", ErrInvalidMessage)
+		return nil, 0, fmt.Errorf("%w: empty", ErrInvalidMessage)
 	}
 	if s.ep.scheme == "udp" {
-		return s.udpPayload(msg)
+		p, err := s.udpPayload(msg)
+		return p, 0, err
 	}
-	delim := byte(0)
 	if s.ep.scheme == StdoutEndpoint || s.ep.isHTTP() {
 		delim = '\n'
 	}
 	if i := bytes.IndexByte(msg, delim); i >= 0 {
-		return nil, fmt.Errorf("%w: delimiter byte %q at offset %d", ErrInvalidMessage, delim, i)
+		return nil, 0, fmt.Errorf("%w: delimiter byte %q at offset %d", ErrInvalidMessage, delim, i)
 	}
 	if s.ep.isHTTP() && len(msg) > s.cfg.HTTPMaxBodyBytes-1 {
-		return nil, &TooLargeError{Endpoint: s.ep.String(), Size: len(msg), Limit: s.cfg.HTTPMaxBodyBytes - 1}
+		return nil, 0, &TooLargeError{Endpoint: s.ep.String(), Size: len(msg), Limit: s.cfg.HTTPMaxBodyBytes - 1}
 	}
-	frame := make([]byte, len(msg)+1)
-	copy(frame, msg)
-	frame[len(msg)] = delim
-	return frame, nil
+	return nil, delim, nil
 }
 
 // MaxMessageBytes is the size of the largest message Send accepts whatever
@@ -321,8 +336,8 @@ func (s *Shipper) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var oldest time.Time
-	if s.head < len(s.frames) {
-		oldest = time.Unix(0, s.sentAt[s.head])
+	if s.head < len(s.window) {
+		oldest = time.Unix(0, s.window[s.head].sentAt)
 	}
 	return Stats{
 		OldestUnconfirmed: oldest,
@@ -528,19 +543,22 @@ func (s *Shipper) confirm(seq uint64) {
 		return
 	}
 	for n := seq - s.confirmed; n > 0; n-- {
-		s.winBytes -= len(s.frames[s.head])
-		s.frames[s.head] = nil
+		e := &s.window[s.head]
+		s.winBytes -= len(e.frame)
+		if e.pooled {
+			s.arena.release()
+		}
+		*e = entry{}
 		s.head++
 	}
 	s.confirmed = seq
 	switch {
-	case s.head == len(s.frames):
-		s.frames, s.sentAt, s.head = s.frames[:0], s.sentAt[:0], 0
-	case s.head >= 1024 && 2*s.head >= len(s.frames):
-		n := copy(s.frames, s.frames[s.head:])
-		copy(s.sentAt, s.sentAt[s.head:])
-		clear(s.frames[n:])
-		s.frames, s.sentAt, s.head = s.frames[:n], s.sentAt[:n], 0
+	case s.head == len(s.window):
+		s.window, s.head = s.window[:0], 0
+	case s.head >= 1024 && 2*s.head >= len(s.window):
+		n := copy(s.window, s.window[s.head:])
+		clear(s.window[n:])
+		s.window, s.head = s.window[:n], 0
 	}
 	s.space.Broadcast()
 	s.mu.Unlock()
@@ -558,9 +576,9 @@ func (s *Shipper) pending(after uint64, dst [][]byte) ([][]byte, uint64) {
 	defer s.mu.Unlock()
 	first := max(after, s.confirmed) + 1
 	size := 0
-	for i := s.head + int(first-s.confirmed-1); i < len(s.frames) && len(dst) < batchFrames && size < batchBytes; i++ {
-		dst = append(dst, s.frames[i])
-		size += len(s.frames[i])
+	for i := s.head + int(first-s.confirmed-1); i < len(s.window) && len(dst) < batchFrames && size < batchBytes; i++ {
+		dst = append(dst, s.window[i].frame)
+		size += len(s.window[i].frame)
 	}
 	return dst, first
 }
