@@ -30,10 +30,10 @@ import (
 // that notices a dead peer, and confirmation by TCP acknowledgement.
 
 const (
-	bufferSize   = 64 << 10         // bufio.Writer size: many frames per syscall / TLS record
-	keepAlive    = 15 * time.Second // TCP keepalive idle and interval
-	pollMin      = 2 * time.Millisecond
-	pollMax      = 50 * time.Millisecond
+	bufferSize = 64 << 10         // bufio.Writer size: many frames per syscall / TLS record
+	keepAlive  = 15 * time.Second // TCP keepalive idle and interval
+	pollMin    = 2 * time.Millisecond
+	pollMax    = 50 * time.Millisecond
 	// confirmGrace is how long after the server's TCP stack acknowledged
 	// bytes the connection must stay up before they count as received (see
 	// mark.ackedAt and the Shipper doc). It catches a server that crashes
