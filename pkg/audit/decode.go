@@ -175,7 +175,7 @@ func (d *decoder) unknown(key []byte, known []string) bool {
 			return false
 		}
 	}
-	return d.skip(0)
+	return d.skip()
 }
 
 // asciiEqualFold reports whether a and b are equal ignoring the case of
@@ -320,8 +320,11 @@ func (d *decoder) extra(u *UserInfo) bool {
 		start := len(d.ev.strs)
 		var ok bool
 		d.ev.strs, ok = d.texts(d.ev.strs)
-		vs := d.ev.strs[start:]
-		u.Extra[k] = vs[:len(vs):len(vs)]
+		vs := d.ev.strs[start:len(d.ev.strs):len(d.ev.strs)]
+		if vs == nil {
+			vs = []string{} // like encoding/json for []: empty, not nil
+		}
+		u.Extra[k] = vs
 		return ok
 	})
 }
@@ -673,54 +676,83 @@ func (d *decoder) raw() ([]byte, bool) {
 		return nil, true
 	}
 	start := d.i
-	if !d.skip(0) {
+	if !d.skip() {
 		return nil, false
 	}
 	return d.b[start:d.i:d.i], true
 }
 
 // skip reads one JSON value of any type, checking its syntax as strictly
-// as encoding/json does.
-func (d *decoder) skip(depth int) bool {
-	switch c := d.peek(); {
-	case c == '"':
-		return d.skipString()
-	case c == '{':
-		if depth >= maxDepth {
-			return false
-		}
-		return d.members(func() bool {
-			return d.peek() == '"' && d.skipString() && d.colon() && d.skip(depth+1)
-		})
-	case c == '[':
-		if depth >= maxDepth {
-			return false
-		}
-		d.i++
+// as encoding/json does. It is a loop over a stack of the open containers
+// rather than a recursion, because it reads most of the bytes of an event
+// with bodies (requestObject, responseObject).
+func (d *decoder) skip() bool {
+	var stack [32]byte // '{' or '[' for each open container
+	open := stack[:0]
+	for {
+		// A value.
 		d.ws()
-		if d.consume(']') {
-			return true
-		}
-		for {
-			if !d.skip(depth + 1) {
+		switch c := d.peek(); {
+		case c == '{' || c == '[':
+			if len(open) >= maxDepth {
 				return false
 			}
+			d.i++
 			d.ws()
-			if !d.consume(',') {
-				return d.consume(']')
+			if d.consume(c + 2) { // '}' is '{'+2, ']' is '['+2
+				break
+			}
+			open = append(open, c)
+			if c == '{' && !d.memberKey() {
+				return false
+			}
+			continue
+		case c == '"':
+			if !d.skipString() {
+				return false
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			if !d.skipNumber() {
+				return false
+			}
+		case c == 't':
+			if !d.literal("true") {
+				return false
+			}
+		case c == 'f':
+			if !d.literal("false") {
+				return false
+			}
+		case !d.null():
+			return false
+		}
+		// After a value: the next member or element, or the end of
+		// containers.
+		for {
+			if len(open) == 0 {
+				return true
 			}
 			d.ws()
+			top := open[len(open)-1]
+			if d.consume(',') {
+				if top == '{' && !d.memberKey() {
+					return false
+				}
+				break
+			}
+			if !d.consume(top + 2) {
+				return false
+			}
+			open = open[:len(open)-1]
 		}
-	case c == '-' || c >= '0' && c <= '9':
-		return d.skipNumber()
-	case c == 't':
-		return d.literal("true")
-	case c == 'f':
-		return d.literal("false")
-	case c == 'n':
-		return d.null()
 	}
-	return false
+}
+
+// memberKey reads the key of an object member in a skipped value and the
+// colon after it.
+func (d *decoder) memberKey() bool {
+	d.ws()
+	return d.peek() == '"' && d.skipString() && d.colon()
 }
 
 func (d *decoder) literal(s string) bool {
