@@ -1,7 +1,7 @@
 // Package jsonbytes finds, eight bytes at a time, where the content of a
 // JSON string stops being plain ASCII that can be copied as is. The audit
-// decoder uses it to find the end of strings, the GELF encoder to find
-// what to escape.
+// decoder uses PlainLen to find the end of strings; the GELF encoder uses
+// Load64 and NeedsWork to copy plain words while it escapes.
 package jsonbytes
 
 import "math/bits"
@@ -9,11 +9,11 @@ import "math/bits"
 // PlainLen returns how many bytes at the start of s are plain: 0x20..0x7F
 // except '"' and '\\'. The first byte that is not (a quote, a backslash, a
 // control character, or part of a multi-byte UTF-8 sequence) is s[PlainLen(s)],
-// if any. It tests 8 bytes at a time (see needsWork).
+// if any. It tests 8 bytes at a time (see NeedsWork).
 func PlainLen[T ~string | ~[]byte](s T) int {
 	i := 0
 	for ; len(s)-i >= 8; i += 8 {
-		if m := needsWork(load64(s[i : i+8])); m != 0 {
+		if m := NeedsWork(Load64(s[i : i+8])); m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
@@ -26,9 +26,9 @@ func PlainLen[T ~string | ~[]byte](s T) int {
 // Plain reports whether c is plain (see PlainLen).
 func Plain(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
 
-// load64 returns the first 8 bytes of s as a little-endian word: s[0] is the
+// Load64 returns the first 8 bytes of s as a little-endian word: s[0] is the
 // low byte. The compiler turns it into a single load.
-func load64[T ~string | ~[]byte](s T) uint64 {
+func Load64[T ~string | ~[]byte](s T) uint64 {
 	_ = s[7]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
@@ -39,7 +39,7 @@ const (
 	msbs = 0x8080808080808080 // the high bit of every byte of a word
 )
 
-// needsWork returns 0 if the 8 bytes of w are all plain, and otherwise a word
+// NeedsWork returns 0 if the 8 bytes of w are all plain, and otherwise a word
 // whose lowest set bit is the high bit of the first byte that is not (the
 // byte at index TrailingZeros64/8). Bits above it mean nothing.
 //
@@ -48,7 +48,7 @@ const (
 // equal to the character; a plain byte is in 0x20..0x7F, so nothing borrows
 // into the first byte that needs work, and its high bit is set in one of
 // the four terms.
-func needsWork(w uint64) uint64 {
+func NeedsWork(w uint64) uint64 {
 	ctl := w - 0x20*lsbs                // high bit set if x < 0x20 (or x >= 0xA0)
 	quote := (w ^ '"'*lsbs) - lsbs      // high bit set if x == '"' (or x^'"' > 0x80)
 	backslash := (w ^ '\\'*lsbs) - lsbs // likewise for '\\'

@@ -1,6 +1,8 @@
 package jsonbytes
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -53,5 +55,45 @@ func BenchmarkPlainLen(b *testing.B) {
 		if PlainLen(s) != len(s)-1 {
 			b.Fatal("wrong length")
 		}
+	}
+}
+
+// TestNeedsWork checks NeedsWork against its definition: every byte value at
+// every position of an otherwise plain word, then random words, where only
+// the lowest flag must be exact.
+func TestNeedsWork(t *testing.T) {
+	check := func(w [8]byte) {
+		t.Helper()
+		first := slices.IndexFunc(w[:], func(c byte) bool { return !Plain(c) })
+		m := NeedsWork(Load64(w[:]))
+		switch {
+		case first < 0 && m != 0:
+			t.Fatalf("NeedsWork(% x) = %#x, want 0", w, m)
+		case first >= 0 && (m == 0 || m&-m != 0x80<<(8*first)):
+			t.Fatalf("NeedsWork(% x) = %#x, want lowest bit in byte %d", w, m, first)
+		}
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			for _, fill := range []byte{' ', '~', 'a', '"' + 1, '\\' + 1, '"' - 1, '\\' - 1} {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[pos] = byte(c)
+				check(w)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 1000000 {
+		var w [8]byte
+		for i := range w {
+			w[i] = byte(r.Uint32())
+			if r.IntN(2) == 0 {
+				w[i] = 0x20 + byte(r.IntN(0x60)) // often ASCII, to make long plain prefixes
+			}
+		}
+		check(w)
 	}
 }

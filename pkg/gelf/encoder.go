@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -39,18 +40,25 @@ type Result struct {
 
 // Encoder turns records into GELF messages. It keeps scratch buffers between
 // calls, so it is not safe for concurrent use: use one Encoder per goroutine.
+// It keeps no reference to a Record or its Event once Encode returns (what it
+// caches, the field names of recent keys, it copies), so the caller may reuse
+// their memory.
 // The zero Encoder is usable and behaves like NewEncoder(Config{}).
 type Encoder struct {
 	cfg Config
 	now func() time.Time // the clock for records without a timestamp; tests replace it
 
 	// Scratch space reused by every Encode.
-	short    []byte   // short_message before escaping
-	keys     []string // sorted map keys
-	names    []byte   // sanitised dynamic field names, back to back
-	nameEnds []int    // end of each name in names
-	stripped []byte   // full_message without the request and response bodies
-	levels   []int    // caps tried by truncation step 2
+	short       []byte            // short_message before escaping
+	annotations []entry[string]   // the event's annotations, sorted
+	extra       []entry[[]string] // the user's extra, sorted
+	names       []byte            // dynamic field names of the current map, back to back
+	nameEnds    []int             // end of each name in names
+	stripped    []byte            // full_message without the request and response bodies
+	levels      []int             // caps tried by truncation step 2
+
+	// Field names of recent annotation and user.extra keys.
+	annotationNames, extraNames nameCache
 
 	// stream holds the token (Config.Stream) for SetStream; nil: Config.Stream.
 	stream atomic.Pointer[string]
@@ -248,7 +256,8 @@ func (e *Encoder) EncodeLimit(dst []byte, r *Record, limit int) ([]byte, Result)
 
 // release drops references and oversized scratch space after Encode.
 func (e *Encoder) release() {
-	clear(e.keys)
+	clear(e.annotations)
+	clear(e.extra)
 	if cap(e.stripped) > 1<<20 {
 		e.stripped = nil
 	}
@@ -687,11 +696,12 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 	}
 	dst = strconv.AppendInt(dst, us/1e6, 10)
 	dst = append(dst, '.')
-	return appendFrac(dst, us%1e6, 6)
+	return appendDigits(dst, int(us%1e6), 6)
 }
 
-// appendFrac appends v as exactly n digits, zero-padded.
-func appendFrac(dst []byte, v int64, n int) []byte {
+// appendDigits appends v (>= 0) as exactly n digits: zero-padded, and cut to
+// its n low digits if longer.
+func appendDigits(dst []byte, v, n int) []byte {
 	var buf [6]byte
 	for i := n - 1; i >= 0; i-- {
 		buf[i] = byte('0' + v%10)
@@ -700,11 +710,28 @@ func appendFrac(dst []byte, v int64, n int) []byte {
 	return append(dst, buf[:n]...)
 }
 
-// appendDate appends t as a quoted ISO 8601 UTC date with milliseconds.
+// appendDate appends t as a quoted ISO 8601 UTC date with milliseconds
+// (what t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00") writes).
+// The year must be in 1..9999 (see validDate).
 func appendDate(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
 	dst = append(dst, '"')
-	dst = t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
-	return append(dst, '"')
+	dst = append2(append2(dst, year/100), year%100)
+	dst = append2(append(dst, '-'), int(month))
+	dst = append2(append(dst, '-'), day)
+	dst = append2(append(dst, 'T'), hour)
+	dst = append2(append(dst, ':'), minute)
+	dst = append2(append(dst, ':'), sec)
+	dst = append2(append(dst, '.', byte('0'+ms/100)), ms%100)
+	return append(dst, 'Z', '"')
+}
+
+// append2 appends v (0..99) as two digits.
+func append2(dst []byte, v int) []byte {
+	return append(dst, byte('0'+v/10), byte('0'+v%10))
 }
 
 // appendMillis appends d in milliseconds with 3 decimals.
@@ -712,7 +739,7 @@ func appendMillis(dst []byte, d time.Duration) []byte {
 	us := d.Microseconds()
 	dst = strconv.AppendInt(dst, us/1000, 10)
 	dst = append(dst, '.')
-	return appendFrac(dst, us%1000, 3)
+	return appendDigits(dst, int(us%1000), 3)
 }
 
 // annotationFields writes _annotations_<key> for the first maxAnnotations keys.
@@ -720,17 +747,16 @@ func (e *Encoder) annotationFields(dst []byte, m map[string]string, b budget) []
 	if len(m) == 0 {
 		return dst
 	}
-	e.keys = sortedKeys(e.keys[:0], m)
-	e.makeNames("_annotations_", e.keys, maxAnnotations)
-	for i, k := range e.keys {
-		v := m[k]
+	e.annotations = sortedEntries(e.annotations[:0], m)
+	makeNames(e, &e.annotationNames, "_annotations_", e.annotations, maxAnnotations)
+	for i, a := range e.annotations {
 		if i >= maxAnnotations {
-			if v != "" {
-				e.noteCut(len(`,"":""`) + len("_annotations_") + len(k) + escapedLen(v))
+			if a.val != "" {
+				e.noteCut(len(`,"":""`) + len("_annotations_") + len(a.key) + escapedLen(a.val))
 			}
 			continue
 		}
-		dst = strField(e, dst, e.name(i), v, b)
+		dst = strField(e, dst, e.name(i), a.val, b)
 	}
 	return dst
 }
@@ -740,13 +766,13 @@ func (e *Encoder) extraFields(dst []byte, m map[string][]string, b budget) []byt
 	if len(m) == 0 {
 		return dst
 	}
-	e.keys = sortedKeys(e.keys[:0], m)
-	e.makeNames("_user_extra_", e.keys, maxExtra)
-	for i, k := range e.keys {
-		vs := m[k]
+	e.extra = sortedEntries(e.extra[:0], m)
+	makeNames(e, &e.extraNames, "_user_extra_", e.extra, maxExtra)
+	for i, x := range e.extra {
+		vs := x.val
 		if i >= maxExtra {
 			if len(vs) > 1 || len(vs) == 1 && vs[0] != "" {
-				e.noteCut(len(`,"":""`) + len("_user_extra_") + len(k) + joinedLen(vs) + 2*(len(vs)-1))
+				e.noteCut(len(`,"":""`) + len("_user_extra_") + len(x.key) + joinedLen(vs) + 2*(len(vs)-1))
 			}
 			continue
 		}
@@ -755,12 +781,19 @@ func (e *Encoder) extraFields(dst []byte, m map[string][]string, b budget) []byt
 	return dst
 }
 
-func sortedKeys[V any](keys []string, m map[string]V) []string {
-	for k := range m {
-		keys = append(keys, k)
+// entry is one key and value of a map.
+type entry[V any] struct {
+	key string
+	val V
+}
+
+// sortedEntries appends the entries of m to dst, sorted by key.
+func sortedEntries[V any](dst []entry[V], m map[string]V) []entry[V] {
+	for k, v := range m {
+		dst = append(dst, entry[V]{k, v})
 	}
-	slices.Sort(keys)
-	return keys
+	slices.SortFunc(dst, func(a, b entry[V]) int { return strings.Compare(a.key, b.key) })
+	return dst
 }
 
 // name returns the i-th name made by makeNames.
@@ -775,43 +808,78 @@ func (e *Encoder) name(i int) []byte {
 // typedSuffixes are the LDP name suffixes that imply a type.
 var typedSuffixes = [...]string{"_int", "_long", "_num", "_float", "_double", "_date", "_bool", "_ip", "_geolocation"}
 
-// makeNames builds the field names prefix+sanitised key of the first n keys:
-// only [A-Za-z0-9_], runs of '_' collapsed, trailing '_' trimmed, key part cut
-// to maxKeyName bytes, "_str" after a typed suffix, "_2", "_3", ... on collision.
-func (e *Encoder) makeNames(prefix string, keys []string, n int) {
+// makeNames builds the field names of the first n entries (see fieldName),
+// with "_2", "_3", ... added on collision.
+func makeNames[V any](e *Encoder, cache *nameCache, prefix string, entries []entry[V], n int) {
 	e.names, e.nameEnds = e.names[:0], e.nameEnds[:0]
-	for i, k := range keys {
-		if i >= n {
-			break
-		}
+	for i, x := range entries[:min(n, len(entries))] {
 		start := len(e.names)
-		e.names = append(e.names, prefix...)
-		for j := 0; j < len(k) && len(e.names)-start-len(prefix) < maxKeyName; j++ {
-			c := k[j]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-				c = '_'
-			}
-			if c == '_' && e.names[len(e.names)-1] == '_' {
-				continue
-			}
-			e.names = append(e.names, c)
-		}
-		for len(e.names) > start+1 && e.names[len(e.names)-1] == '_' {
-			e.names = e.names[:len(e.names)-1]
-		}
-		name := e.names[start:]
-		for _, s := range typedSuffixes {
-			if len(name) > len(s) && string(name[len(name)-len(s):]) == s {
-				e.names = append(e.names, "_str"...)
-				break
-			}
-		}
+		e.names = append(e.names, cache.name(prefix, x.key)...)
 		end := len(e.names)
 		for dup := 2; e.nameTaken(start, i); dup++ {
 			e.names = strconv.AppendInt(append(e.names[:end], '_'), int64(dup), 10)
 		}
 		e.nameEnds = append(e.nameEnds, len(e.names))
 	}
+}
+
+// fieldName returns prefix + the sanitised key: only [A-Za-z0-9_], runs of
+// '_' collapsed, trailing '_' trimmed, key part cut to maxKeyName bytes,
+// "_str" after a typed suffix.
+func fieldName(prefix, key string) string {
+	name := make([]byte, 0, len(prefix)+min(len(key), maxKeyName)+len("_str"))
+	name = append(name, prefix...)
+	for j := 0; j < len(key) && len(name)-len(prefix) < maxKeyName; j++ {
+		c := key[j]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			c = '_'
+		}
+		if c == '_' && name[len(name)-1] == '_' {
+			continue
+		}
+		name = append(name, c)
+	}
+	for len(name) > 1 && name[len(name)-1] == '_' {
+		name = name[:len(name)-1]
+	}
+	for _, s := range typedSuffixes {
+		if len(name) > len(s) && string(name[len(name)-len(s):]) == s {
+			name = append(name, "_str"...)
+			break
+		}
+	}
+	return string(name)
+}
+
+// nameCache remembers fieldName for the keys of recent events, which mostly
+// repeat (authorization.k8s.io/decision, ...), so that each is sanitised once.
+// It holds copies of the keys, never the event's strings (the parser may reuse
+// their memory for the next event), and is bounded: keys longer than
+// maxCachedKey are not kept, and the cache is emptied when it holds
+// maxCachedNames names, so unique keys cannot make it grow without end.
+type nameCache map[string]string
+
+const (
+	maxCachedNames = 256
+	maxCachedKey   = 256
+)
+
+// name returns fieldName(prefix, key). A cache is used with a single prefix.
+func (c *nameCache) name(prefix, key string) string {
+	if name, ok := (*c)[key]; ok {
+		return name
+	}
+	name := fieldName(prefix, key)
+	if len(key) > maxCachedKey {
+		return name
+	}
+	if *c == nil {
+		*c = make(nameCache)
+	} else if len(*c) >= maxCachedNames {
+		clear(*c)
+	}
+	(*c)[strings.Clone(key)] = name
+	return name
 }
 
 // nameTaken reports whether the name being built at names[start:] equals one of
