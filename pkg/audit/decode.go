@@ -95,25 +95,25 @@ func (d *decoder) eventMember(key []byte) (uint32, bool) {
 	switch string(key) {
 	case "kind":
 		bit = mKind
-		ev.Kind, ok = d.text()
+		ev.Kind, ok = d.word()
 	case "apiVersion":
 		bit = mAPIVersion
-		ev.APIVersion, ok = d.text()
+		ev.APIVersion, ok = d.word()
 	case "level":
 		bit = mLevel
-		ev.Level, ok = d.text()
+		ev.Level, ok = d.word()
 	case "auditID":
 		bit = mAuditID
 		ev.AuditID, ok = d.text()
 	case "stage":
 		bit = mStage
-		ev.Stage, ok = d.text()
+		ev.Stage, ok = d.word()
 	case "requestURI":
 		bit = mRequestURI
 		ev.RequestURI, ok = d.text()
 	case "verb":
 		bit = mVerb
-		ev.Verb, ok = d.text()
+		ev.Verb, ok = d.word()
 	case "user":
 		bit = mUser
 		if !d.null() {
@@ -511,6 +511,46 @@ func (d *decoder) text() (string, bool) {
 	}
 	return unsafe.String(&ev.text[at], len(ev.text)-at), true
 }
+
+// word is text for the fields with a few known values (kind, apiVersion,
+// level, stage, verb): a known value is returned as a constant, which
+// stays valid after the next Parse; others are in Event.text as usual.
+func (d *decoder) word() (string, bool) {
+	s, ok := d.text()
+	switch s {
+	case KindEvent:
+		return KindEvent, ok
+	case APIVersionV1:
+		return APIVersionV1, ok
+	case APIVersionV1beta1:
+		return APIVersionV1beta1, ok
+	case LevelMetadata:
+		return LevelMetadata, ok
+	case LevelRequest:
+		return LevelRequest, ok
+	case LevelRequestResponse:
+		return LevelRequestResponse, ok
+	case StageRequestReceived:
+		return StageRequestReceived, ok
+	case StageResponseStarted:
+		return StageResponseStarted, ok
+	case StageResponseComplete:
+		return StageResponseComplete, ok
+	case StagePanic:
+		return StagePanic, ok
+	}
+	for _, v := range verbs {
+		if s == v {
+			return v, ok
+		}
+	}
+	return s, ok
+}
+
+// verbs are the Kubernetes API verbs, and the lower-case HTTP methods of
+// non-resource requests.
+var verbs = [...]string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+	"proxy", "post", "put", "head", "options"}
 
 // unescape appends the decoded content of a JSON string to dst. Decoding
 // never makes text longer, so it never grows dst beyond len(raw). It

@@ -258,3 +258,20 @@ func TestDecodeCutLines(t *testing.T) {
 		t.Fatal("refused the whole line")
 	}
 }
+
+// TestKnownWordsOutliveParse: kind, apiVersion, level, stage and verb with
+// their usual values are constants, still valid after the next Parse
+// (other strings are reused, as Parse documents).
+func TestKnownWordsOutliveParse(t *testing.T) {
+	var ev Event
+	if err := Parse([]byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a","stage":"ResponseComplete","verb":"deletecollection"}`), &ev); err != nil {
+		t.Fatal(err)
+	}
+	kept := [...]string{ev.Kind, ev.APIVersion, ev.Level, ev.Stage, ev.Verb}
+	if err := Parse([]byte(`{"kind":"Event","level":"Metadata","auditID":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","stage":"Panic","verb":"x"}`), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if want := [...]string{KindEvent, APIVersionV1, LevelRequestResponse, StageResponseComplete, "deletecollection"}; kept != want {
+		t.Errorf("kept %q, want %q", kept, want)
+	}
+}

@@ -15,7 +15,7 @@
 //   - any other line gives a [*ParseError] with a short, human reason;
 //   - requestObject and responseObject are kept as raw JSON, never decoded.
 //
-// Only the standard library is used.
+// Only the standard library (and the in-repo internal/jsonbytes) is used.
 package audit
 
 import (
