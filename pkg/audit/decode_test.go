@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,10 +45,11 @@ func sameEvent(a, b *Event) string {
 	return ""
 }
 
-// realLines returns the recorded samples and n generated lines.
-func realLines(tb testing.TB, n int) [][]byte {
+// SampleLines returns every line of every file under testdata/samples, keyed
+// by "<file>:<line number>". It is exported for the tests of package
+// audit_test.
+func SampleLines(tb testing.TB) (names []string, lines [][]byte) {
 	tb.Helper()
-	var lines [][]byte
 	err := filepath.WalkDir("testdata/samples", func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -56,14 +58,26 @@ func realLines(tb testing.TB, n int) [][]byte {
 		if err != nil {
 			return err
 		}
-		for l := range bytes.SplitSeq(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		data = bytes.TrimSuffix(data, []byte("\n"))
+		for i, l := range bytes.Split(data, []byte("\n")) {
+			names = append(names, filepath.Base(path)+":"+strconv.Itoa(i+1))
 			lines = append(lines, l)
 		}
 		return nil
 	})
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("read samples: %v", err)
 	}
+	if len(lines) < 800 {
+		tb.Fatalf("read %d sample lines, want at least 800: testdata/samples incomplete", len(lines))
+	}
+	return names, lines
+}
+
+// realLines returns the recorded samples and n generated lines.
+func realLines(tb testing.TB, n int) [][]byte {
+	tb.Helper()
+	_, lines := SampleLines(tb)
 	g := auditgen.New(auditgen.Config{MaxBodyBytes: 64 << 10})
 	at := auditgen.StartTime
 	for i := range n {

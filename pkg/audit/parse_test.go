@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,33 +259,9 @@ func TestEventTime(t *testing.T) {
 	}
 }
 
-// sampleLines returns every line of every file under testdata/samples, keyed by
-// "<file>:<line number>".
-func sampleLines(tb testing.TB) (names []string, lines [][]byte) {
-	tb.Helper()
-	err := filepath.WalkDir("testdata/samples", func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		data = bytes.TrimSuffix(data, []byte("\n"))
-		for i, l := range bytes.Split(data, []byte("\n")) {
-			names = append(names, filepath.Base(path)+":"+strconv.Itoa(i+1))
-			lines = append(lines, l)
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatalf("read samples: %v", err)
-	}
-	if len(lines) < 800 {
-		tb.Fatalf("read %d sample lines, want at least 800: testdata/samples incomplete", len(lines))
-	}
-	return names, lines
-}
+// sampleLines is SampleLines (decode_test.go, in package audit so that its
+// tests share it).
+func sampleLines(tb testing.TB) (names []string, lines [][]byte) { return audit.SampleLines(tb) }
 
 // TestParseSamples parses every recorded sample line. Only the synthetic
 // fal_01_003.json and the blank lines some Falco traces end with may fail.
