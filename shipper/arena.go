@@ -11,10 +11,17 @@ import "slices"
 // FIFO), so a block only counts the frames it holds: when the count of
 // the oldest block drops to zero, no frame points into it any more, and it
 // is reused. Frames larger than arenaMaxFrame get their own allocation.
+//
+// Emptied blocks are kept for reuse, up to keep of them: with keep set to
+// what the window holds, a backlog (the window filling and draining in
+// runs of confirmations) allocates nothing. When the window is empty, as
+// it is between the confirmations of a live tail, the spare blocks beyond
+// arenaIdleSpare are dropped, so the memory of a past backlog goes back.
 // The arena is not safe for concurrent use: the Shipper guards it with mu.
 type arena struct {
 	used []*arenaBlock // blocks holding frames, oldest first; new frames go into the last
-	free []*arenaBlock // empty blocks kept for reuse, at most arenaSpare
+	free []*arenaBlock // empty blocks kept for reuse
+	keep int           // most empty blocks kept while frames are in the window
 }
 
 type arenaBlock struct {
@@ -23,9 +30,9 @@ type arenaBlock struct {
 }
 
 const (
-	arenaBlockSize = 256 << 10
-	arenaMaxFrame  = arenaBlockSize / 4 // larger frames are allocated alone
-	arenaSpare     = 8                  // empty blocks kept (2 MiB)
+	arenaBlockSize = 1 << 20
+	arenaMaxFrame  = arenaBlockSize / 2 // larger frames are allocated alone
+	arenaIdleSpare = 2                  // empty blocks kept once the window is empty
 )
 
 // take returns n bytes for a frame. pooled is true when they come from a
@@ -60,11 +67,15 @@ func (a *arena) release() {
 		return
 	}
 	b.buf = b.buf[:0]
-	if len(a.used) == 1 { // the block being filled: fill it again from its start
+	if len(a.used) == 1 { // the window is empty: fill this block again from its start
+		if len(a.free) > arenaIdleSpare {
+			clear(a.free[arenaIdleSpare:])
+			a.free = a.free[:arenaIdleSpare]
+		}
 		return
 	}
 	a.used = slices.Delete(a.used, 0, 1)
-	if len(a.free) < arenaSpare {
+	if len(a.free) < max(a.keep, arenaIdleSpare) {
 		a.free = append(a.free, b)
 	}
 }

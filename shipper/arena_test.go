@@ -18,12 +18,12 @@ func TestArenaFramesNeverOverlap(t *testing.T) {
 		pooled bool
 	}
 	var (
-		a      arena
+		a      = arena{keep: 3}
 		window []live
 		bytesN int
 	)
 	r := rand.New(rand.NewPCG(1, 2))
-	const bound = 1 << 20
+	const bound = 3 << 20
 	check := func(step int) {
 		for _, l := range window {
 			for i, c := range l.frame {
@@ -32,12 +32,13 @@ func TestArenaFramesNeverOverlap(t *testing.T) {
 				}
 			}
 		}
-		// Each block but the last is at least 3/4 full of frames taken
-		// after the oldest live one: the live bytes bound the blocks.
-		if max := bytesN/(arenaBlockSize*3/4) + 2; len(a.used) > max {
+		// Each block but the last is filled past arenaBlockSize -
+		// arenaMaxFrame with frames taken after the oldest live one:
+		// the live bytes bound the blocks.
+		if max := bytesN/(arenaBlockSize-arenaMaxFrame) + 2; len(a.used) > max {
 			t.Fatalf("step %d: %d blocks in use for %d live bytes", step, len(a.used), bytesN)
 		}
-		if len(a.free) > arenaSpare {
+		if len(a.free) > max(a.keep, arenaIdleSpare) {
 			t.Fatalf("step %d: %d spare blocks", step, len(a.free))
 		}
 	}
@@ -102,5 +103,36 @@ func TestSendAllocations(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(1000, send); n != 0 {
 		t.Errorf("Send allocated %v times per message", n)
+	}
+}
+
+// TestArenaBacklogReusesBlocks: a window that fills to keep blocks and
+// drains in long runs of confirmations without ever emptying, as in a
+// backlog, reuses its blocks and allocates nothing; once it empties, the
+// spare blocks beyond arenaIdleSpare are let go.
+func TestArenaBacklogReusesBlocks(t *testing.T) {
+	const blocks = 8
+	a := arena{keep: blocks}
+	const frameSize = 3000
+	perBlock := arenaBlockSize / frameSize
+	live := 0
+	cycle := func() {
+		for ; live < blocks*perBlock; live++ { // fill the window
+			a.take(frameSize)
+		}
+		for ; live > 1; live-- { // confirm all but the newest frame
+			a.release()
+		}
+	}
+	cycle() // allocate the blocks once
+	if n := testing.AllocsPerRun(20, cycle); n != 0 {
+		t.Errorf("a backlog cycle allocated %v times", n)
+	}
+	if len(a.used)+len(a.free) > blocks+1 {
+		t.Errorf("%d blocks in use and %d spare for a window of %d", len(a.used), len(a.free), blocks)
+	}
+	a.release() // the window is now empty
+	if len(a.used) != 1 || len(a.free) != arenaIdleSpare {
+		t.Errorf("empty window: %d blocks in use and %d spare, want 1 and %d", len(a.used), len(a.free), arenaIdleSpare)
 	}
 }

@@ -24,7 +24,7 @@ const (
 	DefaultBackoffMin    = 500 * time.Millisecond
 	DefaultBackoffMax    = 30 * time.Second
 	DefaultFlushInterval = 10 * time.Millisecond
-	DefaultWindowBytes   = 8 << 20
+	DefaultWindowBytes   = 16 << 20
 
 	DefaultUDPPort      = 2202 // LDP GELF UDP input
 	DefaultChunkSize    = 1420 // UDP datagram size, header included: fits a 1500-byte MTU (gelf-rb's "WAN")
@@ -62,7 +62,7 @@ type Config struct {
 	BackoffMin    time.Duration `yaml:"backoff_min"`     // first reconnect delay; default 500ms
 	BackoffMax    time.Duration `yaml:"backoff_max"`     // reconnect delay cap; default 30s
 	FlushInterval time.Duration `yaml:"flush_interval"`  // max time a written message waits in the buffer; default 10ms
-	WindowBytes   int           `yaml:"window_bytes"`    // replay window bound (bytes of unconfirmed messages); default 8 MiB, minimum 1 MiB; also bounds throughput to about window_bytes per 25 ms
+	WindowBytes   int           `yaml:"window_bytes"`    // replay window bound (bytes of unconfirmed messages); default 16 MiB, minimum 1 MiB; also bounds throughput to about window_bytes per 25 ms
 
 	// Compression of udp:// payloads (gzip, the GELF default; zlib; none)
 	// and http(s):// bodies (gzip, the default; none). TCP and TLS carry

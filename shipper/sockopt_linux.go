@@ -45,13 +45,16 @@ func unackedBytes(c syscall.RawConn) (outq int, established bool, err error) {
 			serr = fmt.Errorf("ioctl SIOCOUTQ: %w", serr)
 			return
 		}
-		var info *unix.TCPInfo
-		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		// The state is the first byte of struct tcp_info, and the kernel
+		// copies as much of the struct as asked for: one byte, with
+		// nothing allocated (this runs at every poll).
+		var state byte
+		state, serr = unix.GetsockoptByte(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
 		if serr != nil {
 			serr = fmt.Errorf("getsockopt TCP_INFO: %w", serr)
 			return
 		}
-		established = info.State == unix.BPF_TCP_ESTABLISHED
+		established = state == unix.BPF_TCP_ESTABLISHED
 	})
 	if err == nil {
 		err = serr

@@ -3,6 +3,7 @@
 package shipper
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -60,5 +61,45 @@ func TestSocketOptionsLinux(t *testing.T) {
 	}
 	if s.link.written.Load() == 0 {
 		t.Error("the handshake bytes were not counted (the counting conn is not under TLS)")
+	}
+}
+
+// TestUnackedBytesSeesTheConnectionEnd: once the server closed its end,
+// the connection is no longer ESTABLISHED (CLOSE_WAIT), which unackedBytes
+// reads from the first byte of TCP_INFO.
+func TestUnackedBytesSeesTheConnectionEnd(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outq, established, err := unackedBytes(raw); outq != 0 || !established || err != nil {
+		t.Fatalf("open connection: unackedBytes = %d, %v, %v; want 0, true, nil", outq, established, err)
+	}
+	peer.Close()
+	for deadline := time.Now().Add(wait); ; time.Sleep(time.Millisecond) {
+		_, established, err := unackedBytes(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !established {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still ESTABLISHED %s after the server closed", wait)
+		}
 	}
 }

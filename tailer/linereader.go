@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"slices"
 )
 
 // readBufSize is the size of one read from the file. Large reads keep the
 // syscall count low when catching up; lines longer than this are assembled in
 // a separate buffer bounded by MaxLineBytes.
 const readBufSize = 256 << 10
+
+// keptLongSize is the size of the buffer that lines longer than readBufSize
+// share: it is allocated at the first such line and kept, so that a stream
+// of Request-level events with large bodies allocates nothing per line.
+// A longer line gets a buffer of its own size, let go after that line.
+const keptLongSize = 1 << 20
 
 // lineReader splits a byte stream into newline-terminated lines, tracking
 // offsets. It never returns a line before its newline has been read: an
@@ -21,7 +26,8 @@ type lineReader struct {
 	buf  []byte
 	r, w int
 
-	long     []byte // the start of a line longer than buf, capped at max
+	long     []byte // the start of a line longer than buf, capped at max: in kept, or a buffer of its own
+	kept     []byte // shared by the lines of at most keptLongSize, allocated at the first
 	longSize int64  // full length of that line so far
 	inLong   bool
 	longOut  bool // long was returned to the caller and is in use until the next call
@@ -45,11 +51,7 @@ func (lr *lineReader) reset(offset int64) {
 
 func (lr *lineReader) releaseLong() {
 	lr.inLong, lr.longSize, lr.longOut = false, 0, false
-	if cap(lr.long) > 1<<20 {
-		lr.long = nil // do not keep a huge buffer after a huge line
-	} else {
-		lr.long = lr.long[:0]
-	}
+	lr.long = nil // kept stays; a buffer of its own is let go
 }
 
 func (lr *lineReader) appendLong(b []byte) {
@@ -129,7 +131,14 @@ func (lr *lineReader) next(src io.Reader, onRead func()) (l line, ok bool, err e
 		// No newline buffered: make room, then read more.
 		if lr.r == 0 && lr.w == len(lr.buf) {
 			if !lr.inLong {
-				lr.long = slices.Grow(lr.long[:0], lr.longLen(src))
+				if n := lr.longLen(src); n > keptLongSize {
+					lr.long = make([]byte, 0, n)
+				} else {
+					if lr.kept == nil {
+						lr.kept = make([]byte, 0, min(keptLongSize, lr.max))
+					}
+					lr.long = lr.kept[:0]
+				}
 			}
 			lr.appendLong(lr.buf[:lr.w])
 			lr.w = 0

@@ -125,3 +125,50 @@ func TestLongLineFromFileSizedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestLongLinesShareOneBuffer: lines longer than the read buffer but not
+// than keptLongSize, as Request-level events with large bodies are, are
+// all assembled in one kept buffer, which the next pass over the file
+// uses again. A longer line gets a buffer of its own, let go after it.
+func TestLongLinesShareOneBuffer(t *testing.T) {
+	sizes := []int{readBufSize + 1, 700 << 10, keptLongSize, 3 << 20, 300 << 10, 12, keptLongSize - 5}
+	var data []byte
+	for i, size := range sizes {
+		data = append(append(data, bytes.Repeat([]byte{'a' + byte(i)}, size)...), '\n')
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lr := newLineReader(4 << 20)
+	var kept *byte // the kept buffer's first byte
+	for pass := range 2 {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		lr.reset(0)
+		for i, size := range sizes {
+			l, ok, err := lr.next(f, nil)
+			if !ok || err != nil || len(l.text) != size || l.text[0] != 'a'+byte(i) || l.text[size-1] != 'a'+byte(i) {
+				t.Fatalf("pass %d, line %d: len %d, want %d (%v %v)", pass, i, len(l.text), size, ok, err)
+			}
+			first := &l.text[0]
+			switch {
+			case size <= readBufSize: // in the read buffer
+			case size > keptLongSize:
+				if first == kept || cap(l.text) != size {
+					t.Errorf("pass %d, line %d of %d bytes: in the kept buffer or a buffer of %d", pass, i, size, cap(l.text))
+				}
+			case kept == nil:
+				kept = first
+			case first != kept || cap(l.text) != keptLongSize:
+				t.Errorf("pass %d, line %d of %d bytes: not in the kept buffer (capacity %d)", pass, i, size, cap(l.text))
+			}
+		}
+	}
+}

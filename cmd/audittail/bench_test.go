@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -101,7 +102,9 @@ func (r *benchAgent) waitCount(b *testing.B, n int, timeout time.Duration) {
 // stop stops the agent with SIGTERM (it must exit 0), reports
 // server-count, the agent's CPU-seconds (user + system) per 100k of b.N
 // events and its peak RSS, and fails unless the server counted exactly
-// b.N messages.
+// b.N messages and the agent read every line as an audit event (a line
+// shipped raw, flagged _parse_error, takes another path and would make the
+// figures, and the latencies, meaningless).
 func (r *benchAgent) stop(b *testing.B) {
 	b.Helper()
 	rss := agenttest.PeakRSS(r.a.cmd.Process.Pid)
@@ -116,5 +119,8 @@ func (r *benchAgent) stop(b *testing.B) {
 	b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 	if count != b.N {
 		b.Fatalf("server counted %d, want %d", count, b.N)
+	}
+	if log := r.a.stderr.String(); strings.Contains(log, "not a valid audit event") {
+		b.Fatalf("the agent could not parse some lines:\n%s", agenttest.Tail(log, 3000))
 	}
 }

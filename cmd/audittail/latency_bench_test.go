@@ -108,7 +108,11 @@ func restamp(line []byte, t time.Time) error {
 	if i < 0 || len(line) < i+len(stageKey)+len(microTime)+1 || line[i+len(stageKey)+len(microTime)] != '"' {
 		return fmt.Errorf("no stageTimestamp of %d characters in %.200q", len(microTime), line)
 	}
-	t.UTC().AppendFormat(line[i+len(stageKey):i+len(stageKey)], microTime)
+	// Formatted aside, then copied: AppendFormat may write past the end of
+	// what it returns (fractions are formatted to 9 digits, then cut), which
+	// in place would overwrite the bytes after the timestamp.
+	var ts [len(microTime)]byte
+	copy(line[i+len(stageKey):], t.UTC().AppendFormat(ts[:0], microTime))
 	return nil
 }
 

@@ -77,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer out.Close()
 	log := newLogger(cfg.Log, out)
+	setGCPercent(os.Getenv("GOGC"))
 	if path := os.Getenv("AUDITTAIL_CPUPROFILE"); path != "" {
 		stop, err := startCPUProfile(path)
 		if err != nil {
@@ -248,6 +249,24 @@ func readStreamFile(path string) (string, error) {
 		return "", fmt.Errorf("stream token file %s is empty", path)
 	}
 	return tok, nil
+}
+
+// gcPercent is the agent's GOGC, unless the environment sets one. The
+// steady state allocates little (the replay window's blocks, the read
+// buffer and the encoder's buffers are reused), so even a margin of 10 %
+// instead of Go's 100 % means few collections: about 5 a second in the
+// 1M-event benchmark, 1.5 ms of CPU each. In exchange the heap, and so the
+// peak RSS, stays close to what is live, which is mostly the replay window
+// (16 MiB): 40 MiB of peak RSS instead of 55, and 56 instead of 65 with
+// 10 MiB lines in the mix.
+const gcPercent = 10
+
+// setGCPercent sets the garbage collector's target to gcPercent unless
+// gogc (the GOGC environment variable) is set: an operator's GOGC wins.
+func setGCPercent(gogc string) {
+	if gogc == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 // startCPUProfile writes a CPU profile to path until the returned function

@@ -308,6 +308,7 @@ func TestMetricsAndHealth(t *testing.T) {
 				"audittail_lag_bytes":             "0",
 				"audittail_lost_bytes_total":      "0",
 				"audittail_events_replayed_total": "0",
+				"go_gc_gogc_percent":              wantGOGC(),
 			} {
 				if got := metricValue(page, name); got != want {
 					t.Errorf("%s = %q, want %s", name, got, want)
@@ -345,6 +346,15 @@ func TestMetricsAndHealth(t *testing.T) {
 	if code := a.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
+}
+
+// wantGOGC is the agent's GC percent as /metrics shows it: gcPercent, or
+// the GOGC the tests run with.
+func wantGOGC() string {
+	if v := os.Getenv("GOGC"); v != "" {
+		return v
+	}
+	return fmt.Sprint(gcPercent)
 }
 
 // TestSIGHUP: logrotate moves the log file and the token file is replaced;
