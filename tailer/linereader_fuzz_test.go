@@ -88,15 +88,7 @@ func TestLongLineFromFileSizedOnce(t *testing.T) {
 	const max = 4 << 20
 	for _, size := range []int{3<<20 + 17, 5 << 20} {
 		data := append(append(append([]byte("a\n"), bytes.Repeat([]byte("x"), size)...), '\n'), "b\n"...)
-		path := filepath.Join(t.TempDir(), "audit.log")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
+		f := openWith(t, data)
 		for _, src := range []struct {
 			name string
 			r    io.Reader
@@ -136,15 +128,7 @@ func TestLongLinesShareOneBuffer(t *testing.T) {
 	for i, size := range sizes {
 		data = append(append(data, bytes.Repeat([]byte{'a' + byte(i)}, size)...), '\n')
 	}
-	path := filepath.Join(t.TempDir(), "audit.log")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := openWith(t, data)
 	lr := newLineReader(4 << 20)
 	var kept *byte // the kept buffer's first byte
 	for pass := range 2 {
@@ -171,4 +155,20 @@ func TestLongLinesShareOneBuffer(t *testing.T) {
 			}
 		}
 	}
+}
+
+// openWith writes data to a new file and opens it for reading; the file is
+// closed when the test ends.
+func openWith(t *testing.T, data []byte) *os.File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
