@@ -14,12 +14,19 @@ import (
 // what it decodes in storage the Event keeps between calls (Event.text,
 // Event.strs, Event.spare), so the steady state allocates nothing.
 //
-// It only accepts lines it can decode exactly as encoding/json would. On
-// anything else it gives up (decode returns false) and Parse decodes the
-// line again with encoding/json, which is the reference for the result and
-// the source of every error message. Giving up is never an error in
-// itself; it costs a second decode. The lines it gives up on are rare in
-// apiserver output:
+// It only accepts lines it can decode as encoding/json would, with one
+// difference: invalid UTF-8 inside a decoded string value is copied as it
+// is, where encoding/json writes U+FFFD for each invalid byte (Go's
+// encoding/json, decode.go unquoteBytes). That keeps the decoded text at
+// most the size of the line. encoding/json's Marshal and the GELF encoder
+// (pkg/gelf) write each invalid byte as U+FFFD, so what they write is what
+// they would write from encoding/json's result.
+//
+// On anything else it gives up (decode returns false, with where and why)
+// and Parse decodes the line again with encoding/json, which is the
+// reference for the result and the source of the error messages; a line
+// over maxFallbackLine gets a ParseError instead (see Parse). The lines it
+// gives up on are rare in apiserver output:
 //   - invalid JSON anywhere, and objects or arrays nested deeper than
 //     maxDepth in a skipped value;
 //   - a value of the wrong type, a null where encoding/json would store a
@@ -28,12 +35,16 @@ import (
 //   - a key of the schema written twice, written with escapes or non-ASCII
 //     letters, or in another letter case (encoding/json matches keys case
 //     insensitively and merges duplicates);
-//   - invalid UTF-8 or a lone surrogate escape inside a decoded string
-//     (encoding/json replaces them with U+FFFD);
+//   - invalid UTF-8 inside a map key (annotations, user.extra): keys that
+//     differ only in invalid bytes are one key for encoding/json;
 //   - a timestamp that time.Parse rejects.
 //
+// Escapes are decoded exactly as encoding/json does, a lone surrogate
+// escape (\ud800 not followed by a low surrogate escape) included: it
+// becomes U+FFFD and what follows is decoded on its own.
+//
 // FuzzDecodeMatchesJSON checks that whenever decode accepts a line, it
-// produces the same Event as encoding/json.
+// produces the same Event as encoding/json, invalid bytes aside.
 
 // maxDepth bounds the nesting of a skipped value (requestObject, unknown
 // keys). Deeper values are left to encoding/json, whose limit is 10000.
@@ -41,21 +52,79 @@ const maxDepth = 1000
 
 // decoder holds the state of one fast decode.
 type decoder struct {
-	b  []byte // the line
-	i  int    // index of the next byte to read
-	ev *Event
+	b     []byte // the line
+	i     int    // index of the next byte to read
+	ev    *Event
+	keyAt int     // index of the key whose value is being read
+	stop  refusal // why it gave up, once it has
+	left  int     // elements of arrays and maps that may still be kept (see MaxKeptElements)
 }
 
-// decode fills the reset ev from line, or returns false (ev is then in an
-// unspecified state and must be reset).
-func decode(line []byte, ev *Event) bool {
-	d := decoder{b: line, ev: ev}
+// refusal tells where and why the fast decoder gave up on a line.
+type refusal struct {
+	at  int    // index in the line of the key or value it could not take
+	why string // what it found there, such as "a key written twice"
+}
+
+// decode fills the reset ev from line, or returns false and why (ev is then
+// in an unspecified state and must be reset). It keeps at most keep
+// elements of arrays and maps in all; the others are checked and counted in
+// ev.Omitted.
+func decode(line []byte, ev *Event, keep int) (refusal, bool) {
+	d := decoder{b: line, ev: ev, left: keep}
 	d.ws()
-	if !d.object(d.eventMember) {
+	if d.object(d.eventMember) {
+		d.ws()
+		if d.i == len(d.b) {
+			return refusal{}, true
+		}
+	}
+	d.fail(d.i, "JSON the fast decoder leaves to encoding/json")
+	return d.stop, false
+}
+
+// keep reports whether one more element of an array or map may be kept,
+// and counts it.
+func (d *decoder) keep() bool {
+	if d.left <= 0 {
 		return false
 	}
-	d.ws()
-	return d.i == len(d.b)
+	d.left--
+	return true
+}
+
+// omit skips the value at d (a string, or an array of strings), checking
+// its syntax, and counts it in Event.Omitted with the bytes from index from
+// (its key, for a map entry) to its end.
+func (d *decoder) omit(from int) bool {
+	return d.omitKey(from, "")
+}
+
+// omitKey is omit for a map entry whose decoded key is key: if key is the
+// last string put into Event.text, its bytes are given back, so that the
+// keys of omitted entries take no room.
+func (d *decoder) omitKey(from int, key string) bool {
+	if t := d.ev.text; len(key) > 0 && len(key) <= len(t) && unsafe.StringData(key) == &t[len(t)-len(key)] {
+		d.ev.text = t[:len(t)-len(key)]
+	}
+	var ok bool
+	if d.peek() == '"' {
+		ok = d.skipString()
+	} else {
+		ok = d.skip()
+	}
+	d.ev.Omitted++
+	d.ev.OmittedBytes += d.i - from
+	return ok
+}
+
+// fail records why the decoder gives up at index at, unless it already
+// has (the first reason is the one at the source), and returns false.
+func (d *decoder) fail(at int, why string) bool {
+	if d.stop.why == "" {
+		d.stop = refusal{at, why}
+	}
+	return false
 }
 
 // Bits of the event's members, to detect a key written twice.
@@ -172,7 +241,7 @@ func (d *decoder) eventMember(key []byte) (uint32, bool) {
 func (d *decoder) unknown(key []byte, known []string) bool {
 	for _, k := range known {
 		if len(k) == len(key) && asciiEqualFold(k, key) {
-			return false
+			return d.fail(d.keyAt, "a key in another letter case")
 		}
 	}
 	return d.skip()
@@ -295,9 +364,12 @@ func (d *decoder) annotations() bool {
 	if ev.Annotations == nil {
 		ev.Annotations = make(map[string]string, 8)
 	}
-	return d.mapObject(func(k string) bool {
+	return d.mapObject(func(k string, at int) bool {
 		if d.peek() != '"' { // null (encoding/json stores "") or another type
-			return false
+			return d.fail(d.i, "an annotation value that is not a string")
+		}
+		if _, dup := ev.Annotations[k]; !dup && !d.keep() {
+			return d.omitKey(at, k)
 		}
 		v, ok := d.text()
 		ev.Annotations[k] = v
@@ -313,9 +385,12 @@ func (d *decoder) extra(u *UserInfo) bool {
 	if u.Extra == nil {
 		u.Extra = make(map[string][]string, 4)
 	}
-	return d.mapObject(func(k string) bool {
+	return d.mapObject(func(k string, at int) bool {
 		if d.peek() != '[' { // null (encoding/json stores nil) or another type
-			return false
+			return d.fail(d.i, "a user.extra value that is not an array")
+		}
+		if _, dup := u.Extra[k]; !dup && !d.keep() {
+			return d.omitKey(at, k)
 		}
 		start := len(d.ev.strs)
 		var ok bool
@@ -334,15 +409,29 @@ func (d *decoder) extra(u *UserInfo) bool {
 // escapes. member returns the bit of the key (0 for a key outside the
 // schema), so that a key written twice is refused.
 func (d *decoder) object(member func(key []byte) (uint32, bool)) bool {
+	if d.peek() != '{' {
+		return d.fail(d.i, "a value that is not an object")
+	}
 	var seen uint32
 	return d.members(func() bool {
+		at := d.i
 		key, ok := d.key()
-		if !ok || !d.colon() {
+		if !ok {
+			if d.peek() == '"' {
+				return d.fail(at, "a key with escapes or non-ASCII characters")
+			}
 			return false
 		}
-		bit, ok := member(key)
-		if !ok || seen&bit != 0 {
+		if !d.colon() {
 			return false
+		}
+		d.keyAt = at
+		bit, ok := member(key)
+		if !ok {
+			return false
+		}
+		if seen&bit != 0 {
+			return d.fail(at, "a key written twice")
 		}
 		seen |= bit
 		return true
@@ -350,14 +439,15 @@ func (d *decoder) object(member func(key []byte) (uint32, bool)) bool {
 }
 
 // mapObject decodes an object that is a map, calling member for each
-// decoded key with d at the start of its value.
-func (d *decoder) mapObject(member func(key string) bool) bool {
+// decoded key, and the index of the key, with d at the start of its value.
+func (d *decoder) mapObject(member func(key string, at int) bool) bool {
 	return d.members(func() bool {
 		if d.peek() != '"' {
 			return false
 		}
-		key, ok := d.text()
-		return ok && d.colon() && member(key)
+		at := d.i
+		key, ok := d.str(true)
+		return ok && d.colon() && member(key, at)
 	})
 }
 
@@ -433,11 +523,12 @@ func (d *decoder) null() bool {
 
 // key reads a key of the schema: a string of plain ASCII without escapes.
 // It returns the bytes between the quotes, which alias the line.
+// On failure d.i stays at the key.
 func (d *decoder) key() ([]byte, bool) {
-	if !d.consume('"') {
+	if d.peek() != '"' {
 		return nil, false
 	}
-	start := d.i
+	start := d.i + 1
 	i := start + jsonbytes.PlainLen(d.b[start:])
 	if i >= len(d.b) || d.b[i] != '"' {
 		return nil, false
@@ -474,13 +565,19 @@ func scanString(b []byte, i int) (end int, escaped, high, ok bool) {
 
 // text reads a string (or null, which leaves a string field empty, as
 // encoding/json does) and returns it decoded. The string lives in
-// Event.text; see Parse for how long it stays valid.
-func (d *decoder) text() (string, bool) {
+// Event.text; see Parse for how long it stays valid. Invalid UTF-8 is
+// copied as it is (see the top of this file).
+func (d *decoder) text() (string, bool) { return d.str(false) }
+
+// str is text, for a map key when key is set: a key with invalid UTF-8 is
+// refused, since encoding/json would make it another key.
+func (d *decoder) str(key bool) (string, bool) {
 	if d.null() {
 		return "", true
 	}
+	start := d.i
 	if !d.consume('"') {
-		return "", false
+		return "", d.fail(start, "a value that is not a string")
 	}
 	end, escaped, high, ok := scanString(d.b, d.i)
 	if !ok {
@@ -488,8 +585,8 @@ func (d *decoder) text() (string, bool) {
 	}
 	raw := d.b[d.i:end]
 	d.i = end + 1
-	if high && !utf8.Valid(raw) {
-		return "", false
+	if key && high && !utf8.Valid(raw) {
+		return "", d.fail(start, "invalid UTF-8 in a map key")
 	}
 	if len(raw) == 0 {
 		return "", true
@@ -497,8 +594,16 @@ func (d *decoder) text() (string, bool) {
 	ev := d.ev
 	if cap(ev.text)-len(ev.text) < len(raw) {
 		// A new block; the strings already made point into the old one,
-		// which stays alive as long as they do.
-		ev.text = make([]byte, 0, max(2*cap(ev.text), len(raw), 1024))
+		// which stays alive as long as they do. Blocks of up to keepText,
+		// which reset keeps, grow by doubling, so that the steady state
+		// is reached. A larger block, which reset drops, is sized to what
+		// the rest of the line can still need (decoding never makes text
+		// longer), so that one long string costs its size, not twice it.
+		n := max(2*cap(ev.text), 1024)
+		if n > keepText {
+			n = min(n, len(raw)+len(d.b)-d.i)
+		}
+		ev.text = make([]byte, 0, max(n, len(raw)))
 	}
 	at := len(ev.text)
 	if !escaped {
@@ -552,9 +657,11 @@ func (d *decoder) word() (string, bool) {
 var verbs = [...]string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
 	"proxy", "post", "put", "head", "options"}
 
-// unescape appends the decoded content of a JSON string to dst. Decoding
-// never makes text longer, so it never grows dst beyond len(raw). It
-// refuses invalid escapes and lone surrogates.
+// unescape appends the decoded content of a JSON string to dst, as Go's
+// encoding/json decode.go unquoteBytes does but for invalid UTF-8, which it
+// copies as it is. Decoding never makes text longer (an escape of 6 bytes
+// gives at most 3, a pair of 12 gives 4), so it never grows dst beyond
+// len(raw). It refuses invalid escapes.
 func unescape(dst, raw []byte) ([]byte, bool) {
 	for i := 0; i < len(raw); {
 		c := raw[i]
@@ -590,15 +697,21 @@ func unescape(dst, raw []byte) ([]byte, bool) {
 			}
 			i += 6
 			if utf16.IsSurrogate(r) {
-				// Only a valid pair; encoding/json turns a lone half into U+FFFD.
-				r2, ok := rune(0), false
+				// A high half followed by the escape of a low half is one
+				// character. Anything else is a lone half: it becomes
+				// U+FFFD and what follows is decoded on its own.
+				r2 := rune(-1)
 				if len(raw)-i >= 6 && raw[i] == '\\' && raw[i+1] == 'u' {
-					r2, ok = hex4(raw[i+2:])
+					if lo, ok := hex4(raw[i+2:]); ok {
+						r2 = lo
+					}
 				}
-				if r = utf16.DecodeRune(r, r2); !ok || r == utf8.RuneError {
-					return dst, false
+				if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+					r = pair
+					i += 6
+				} else {
+					r = utf8.RuneError
 				}
-				i += 6
 			}
 			dst = utf8.AppendRune(dst, r)
 			continue
@@ -640,7 +753,7 @@ func (d *decoder) texts(dst []string) ([]string, bool) {
 		return dst, true
 	}
 	if !d.consume('[') {
-		return dst, false
+		return dst, d.fail(d.i, "a value that is not an array")
 	}
 	d.ws()
 	if d.consume(']') {
@@ -648,11 +761,37 @@ func (d *decoder) texts(dst []string) ([]string, bool) {
 	}
 	for {
 		if d.peek() != '"' { // null (encoding/json stores "") or another type
-			return dst, false
+			return dst, d.fail(d.i, "an array element that is not a string")
+		}
+		if !d.keep() {
+			if !d.omit(d.i) {
+				return dst, false
+			}
+			d.ws()
+			if !d.consume(',') {
+				return dst, d.consume(']')
+			}
+			d.ws()
+			continue
 		}
 		s, ok := d.text()
 		if !ok {
 			return dst, false
+		}
+		if len(dst) == cap(dst) && len(dst) >= keepListCap {
+			// A long array: grow once to hold the rest of it. Growing by
+			// append's factor (1.25 for a large slice, Go's runtime
+			// slice.go nextslicecap) would allocate about five times the
+			// final size in all, and an array of "" is 3 bytes of the
+			// line for each 16-byte string. The growth is at least
+			// append's, for Event.strs, which many short arrays fill.
+			// (make and copy rather than slices.Grow: under the race
+			// detector, the compiler keeps the temporary make of
+			// append(s, make(...)...), Go's cmd/compile walk/assign.go
+			// isAppendOfMake.)
+			grown := make([]string, len(dst), len(dst)+1+min(max(d.countStrings(), len(dst)/4), d.left))
+			copy(grown, dst)
+			dst = grown
 		}
 		dst = append(dst, s)
 		d.ws()
@@ -663,12 +802,37 @@ func (d *decoder) texts(dst []string) ([]string, bool) {
 	}
 }
 
+// countStrings counts the strings that follow in the array being read,
+// stopping at anything else (its end, a null, a syntax error). It moves
+// nothing, and only sizes a slice.
+func (d *decoder) countStrings() int {
+	c := decoder{b: d.b, i: d.i}
+	n := 0
+	for {
+		c.ws()
+		if !c.consume(',') {
+			return n
+		}
+		c.ws()
+		if !c.consume('"') {
+			return n
+		}
+		end, _, _, ok := scanString(c.b, c.i)
+		if !ok {
+			return n
+		}
+		n++
+		c.i = end + 1
+	}
+}
+
 // int32 reads an integer that fits an int32 (or null, which leaves the
 // field zero). Fractions and exponents are left to encoding/json.
 func (d *decoder) int32() (int32, bool) {
 	if d.null() {
 		return 0, true
 	}
+	at := d.i
 	neg := d.consume('-')
 	start := d.i
 	var n int64
@@ -678,16 +842,16 @@ func (d *decoder) int32() (int32, bool) {
 	}
 	digits := d.i - start
 	if digits == 0 || digits > 10 || digits > 1 && d.b[start] == '0' {
-		return 0, false
+		return 0, d.fail(at, "a code that is not an int32 integer")
 	}
 	if c := d.peek(); c == '.' || c == 'e' || c == 'E' || c >= '0' && c <= '9' {
-		return 0, false
+		return 0, d.fail(at, "a code that is not an int32 integer")
 	}
 	if neg {
 		n = -n
 	}
 	if n < -1<<31 || n > 1<<31-1 {
-		return 0, false
+		return 0, d.fail(at, "a code that is not an int32 integer")
 	}
 	return int32(n), true
 }
@@ -695,8 +859,9 @@ func (d *decoder) int32() (int32, bool) {
 // time reads a MicroTime: null and "" are the zero time, like
 // apimachinery's MicroTime.UnmarshalJSON; anything else must be RFC 3339.
 func (d *decoder) time() (time.Time, bool) {
+	at := d.i
 	if d.peek() != '"' && d.peek() != 'n' {
-		return time.Time{}, false
+		return time.Time{}, d.fail(at, "a timestamp that is not a string")
 	}
 	s, ok := d.text()
 	if !ok || s == "" {
@@ -704,7 +869,7 @@ func (d *decoder) time() (time.Time, bool) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, false
+		return time.Time{}, d.fail(at, "a timestamp that is not RFC 3339")
 	}
 	return t.UTC(), true
 }
@@ -735,7 +900,7 @@ func (d *decoder) skip() bool {
 		switch c := d.peek(); {
 		case c == '{' || c == '[':
 			if len(open) >= maxDepth {
-				return false
+				return d.fail(d.i, "objects or arrays nested too deep")
 			}
 			d.i++
 			d.ws()

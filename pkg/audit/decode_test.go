@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,7 +20,7 @@ import (
 // encoding/json result.
 func decodeBoth(line []byte, fast, slow *Event) (fastOK bool, jsonErr error) {
 	fast.reset()
-	fastOK = decode(line, fast)
+	_, fastOK = decode(line, fast, math.MaxInt)
 	slow.reset()
 	jsonErr = decodeJSON(line, slow)
 	return fastOK, jsonErr
@@ -26,10 +28,12 @@ func decodeBoth(line []byte, fast, slow *Event) (fastOK bool, jsonErr error) {
 
 // sameEvent reports how a and b differ ("" if they do not). The JSON form
 // covers every field, and tells a nil pointer from an empty struct; the
-// times are compared exactly, location included.
+// times are compared exactly, location included. Strings are compared as
+// encoding/json reads them back, each invalid UTF-8 byte as U+FFFD: the
+// fast decoder keeps invalid bytes that encoding/json replaces (Marshal
+// writes such a byte as the escape \ufffd, and a decoded U+FFFD as is).
 func sameEvent(a, b *Event) string {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
+	ja, jb := canonicalJSON(a), canonicalJSON(b)
 	if !bytes.Equal(ja, jb) {
 		return "fast: " + string(ja) + "\njson: " + string(jb)
 	}
@@ -43,6 +47,25 @@ func sameEvent(a, b *Event) string {
 		}
 	}
 	return ""
+}
+
+// canonicalJSON is json.Marshal of ev, read back into generic values and
+// written again: the same text for events that differ only by invalid
+// bytes in one and U+FFFD in the other.
+func canonicalJSON(ev *Event) []byte {
+	j, err := json.Marshal(ev)
+	if err != nil {
+		return []byte("marshal: " + err.Error())
+	}
+	var v any
+	if err := json.Unmarshal(j, &v); err != nil {
+		return []byte("unmarshal: " + err.Error())
+	}
+	j, err = json.Marshal(v)
+	if err != nil {
+		return []byte("marshal again: " + err.Error())
+	}
+	return j
 }
 
 // SampleLines returns every line of every file under testdata/samples, keyed
@@ -128,8 +151,10 @@ func TestDecodeGivesUp(t *testing.T) {
 		{"duplicate key, last wins", `{"auditID":"a","auditID":"b","stage":"s"}`, Event{AuditID: "b", Stage: "s"}},
 		{"duplicate object, merged", `{"auditID":"a","stage":"s","objectRef":{"name":"n"},"objectRef":{"namespace":"ns"}}`,
 			Event{AuditID: "a", Stage: "s", ObjectRef: &ObjectReference{Name: "n", Namespace: "ns"}}},
-		{"invalid UTF-8", "{\"auditID\":\"a\xff\",\"stage\":\"s\"}", Event{AuditID: "a\uFFFD", Stage: "s"}},
-		{"lone surrogate", `{"auditID":"a\ud800","stage":"s"}`, Event{AuditID: "a\uFFFD", Stage: "s"}},
+		{"invalid UTF-8 in an annotation key", "{\"auditID\":\"a\",\"stage\":\"s\",\"annotations\":{\"k\xff\":\"1\",\"k\xfe\":\"2\"}}",
+			Event{AuditID: "a", Stage: "s", Annotations: map[string]string{"k\uFFFD": "2"}}},
+		{"invalid UTF-8 in a user.extra key", "{\"auditID\":\"a\",\"stage\":\"s\",\"user\":{\"extra\":{\"\xc3\":[\"v\"]}}}",
+			Event{AuditID: "a", Stage: "s", User: UserInfo{Extra: map[string][]string{"\uFFFD": {"v"}}}}},
 		{"null group", `{"auditID":"a","stage":"s","user":{"groups":[null,"g"]}}`,
 			Event{AuditID: "a", Stage: "s", User: UserInfo{Groups: []string{"", "g"}}}},
 		{"null annotation", `{"auditID":"a","stage":"s","annotations":{"k":null}}`,
@@ -140,7 +165,7 @@ func TestDecodeGivesUp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var ev Event
-			if decode([]byte(tt.line), &ev) {
+			if _, ok := decode([]byte(tt.line), &ev, math.MaxInt); ok {
 				t.Errorf("fast decoder accepted %s", tt.line)
 			}
 			if err := Parse([]byte(tt.line), &ev); err != nil {
@@ -158,7 +183,18 @@ func TestDecodeGivesUp(t *testing.T) {
 // keys of every JSON type, strings that outgrow the text block.
 func TestDecodeMatchesJSON(t *testing.T) {
 	big := strings.Repeat("x", 5000)
+	// Arrays longer than keepListCap, which the decoder sizes by counting
+	// ahead: with escapes, with whitespace, and one just over the bound.
+	long := func(n int, sep, elem string) string {
+		return "[" + strings.Repeat(elem+sep, n-1) + elem + "]"
+	}
+	extra := ""
+	for i := range 1500 {
+		extra += fmt.Sprintf(`"k%d":["a","b"],`, i)
+	}
 	lines := []string{
+		`{"auditID":"a","stage":"s","user":{"groups":` + long(3000, ",", `"g\"\u00e9"`) + `,"extra":{` + extra + `"long":` + long(2500, " , ", `""`) + `}},"sourceIPs":` + long(1025, ",\n", `"10.0.0.1"`) + `}`,
+		`{"auditID":"a","stage":"s","impersonatedUser":{"groups":` + long(keepListCap+1, ",", `"x"`) + `}}`,
 		`{"auditID":"a\"\\\/\b\f\n\r\t\u0000\u00e9\u2028\ud83d\ude80","stage":"s"}`,
 		`{"auditID":"é日本🚀","stage":"s","verb":"","user":{},"impersonatedUser":{},"objectRef":{},"responseStatus":{}}`,
 		`{"auditID":"a","stage":"s","user":null,"impersonatedUser":null,"objectRef":null,"responseStatus":null,"annotations":null,"sourceIPs":null,"requestObject":null,"responseObject":null,"stageTimestamp":null,"timestamp":""}`,
@@ -170,6 +206,13 @@ func TestDecodeMatchesJSON(t *testing.T) {
 		`{"auditID":"a","stage":"s","requestReceivedTimestamp":"2026-11-21T12:00:00.5+02:00","stageTimestamp":"2026-11-21T10:00:00.123456789Z"}`,
 		`{"auditID":"` + big + `","stage":"` + big + `","verb":"` + big + `","annotations":{"` + big + `":"` + big + `"}}`,
 		`{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"s","unknown":"\u00e9\"","other":12.5e-3}`,
+		// Invalid UTF-8 in values: kept as it is (U+FFFD for encoding/json).
+		"{\"auditID\":\"a\xff\",\"stage\":\"s\xc3\",\"requestURI\":\"/\xed\xa0\x80/\xf4\x90\x80\x80\\n\xe2\x82\"}",
+		"{\"auditID\":\"\xff\xfe\\u00e9\xc3\xa9\xf0\x9f\x98\",\"stage\":\"s\",\"user\":{\"username\":\"\x80\",\"groups\":[\"g\xff\"],\"extra\":{\"k\":[\"\xbf\"]}},\"sourceIPs\":[\"\xfe\"],\"annotations\":{\"k\":\"\xff\\\"\"}}",
+		"{\"auditID\":\"a\",\"stage\":\"s\",\"objectRef\":{\"name\":\"\xff\",\"namespace\":\"\xfe\"},\"responseStatus\":{\"message\":\"\xef\xbf\xbd\xff\"},\"unknownKey\":\"\xff\"}",
+		// Lone surrogate escapes: U+FFFD, and what follows on its own.
+		`{"auditID":"a\ud800","stage":"\udc00b","verb":"\ud800\ud800\udc00","userAgent":"\ud83d\u0041\ud83d"}`,
+		`{"auditID":"\ud800\n\udbff\udfff\udc00\ud800","stage":"s","annotations":{"\ud800":"1","\udc00":"2"}}`,
 	}
 	var fast, slow Event
 	for _, line := range lines {
@@ -225,7 +268,8 @@ func TestParseFallbackDoesNotWriteIntoOldLine(t *testing.T) {
 }
 
 // FuzzDecodeMatchesJSON: whenever the fast decoder accepts a line, encoding/json
-// accepts it too and decodes the same event.
+// accepts it too and decodes the same event (its strings read as encoding/json
+// reads them, each invalid UTF-8 byte as U+FFFD: see sameEvent).
 func FuzzDecodeMatchesJSON(f *testing.F) {
 	for _, l := range realLines(f, 200) {
 		f.Add(l)
@@ -234,6 +278,10 @@ func FuzzDecodeMatchesJSON(f *testing.F) {
 		`{"auditID":"a\u00e9\ud83d\ude80","stage":"s"}`, `{"auditID":"a","auditid":"b"}`,
 		`{"user":{"extra":{"k":["a"],"k":[]}},"annotations":{"x":"1"}}`, `{"responseStatus":{"code":-0}}`,
 		`{"requestObject":[{"a":[1e5,-0.0,"\u1234"]}]}`, `{"stageTimestamp":"2026-02-30T00:00:00Z"}`,
+		"{\"auditID\":\"a\xff\xc3\",\"stage\":\"\xed\xa0\x80\",\"user\":{\"groups\":[\"\x80\"]}}",
+		"{\"annotations\":{\"k\xff\":\"v\xfe\",\"k\xfe\":\"w\"},\"user\":{\"extra\":{\"\xf0\x9f\":[\"\xff\"]}}}",
+		`{"auditID":"\ud800\ud800\udc00\udc00","stage":"\ud83d\u0041","verb":"\ud800"}`,
+		`{"annotations":{"\ud800":"1","\udfff":"2","\ud800\u0041":"3"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -263,12 +311,12 @@ func TestDecodeCutLines(t *testing.T) {
 	var ev Event
 	for n := range len(line) {
 		ev.reset()
-		if decode(line[:n], &ev) {
+		if _, ok := decode(line[:n], &ev, math.MaxInt); ok {
 			t.Errorf("accepted the prefix %s", line[:n])
 		}
 	}
 	ev.reset()
-	if !decode(line, &ev) {
+	if _, ok := decode(line, &ev, math.MaxInt); !ok {
 		t.Fatal("refused the whole line")
 	}
 }

@@ -13,7 +13,17 @@
 //     [APIVersionV1], [APIVersionV1beta1] or [APIVersionV1alpha1], and whose
 //     auditID and stage are non-empty;
 //   - any other line gives a [*ParseError] with a short, human reason;
-//   - requestObject and responseObject are kept as raw JSON, never decoded.
+//   - requestObject and responseObject are kept as raw JSON, never decoded;
+//   - the decoded strings of a line take at most the line's size, and a line
+//     over 1 MiB is never decoded a second time by encoding/json (see Parse).
+//
+// Invalid UTF-8 inside a string value is kept as it is, not replaced with
+// U+FFFD as encoding/json's Unmarshal does (that would triple such a
+// string): an Event's strings may hold invalid UTF-8, which whoever writes
+// them out should replace with U+FFFD byte by byte, as encoding/json's
+// Marshal and pkg/gelf do. kube-apiserver never writes invalid UTF-8, since
+// it encodes events with encoding/json; only a damaged or forged line has
+// some. See [Parse].
 //
 // Only the standard library (and the in-repo internal/jsonbytes) is used.
 package audit
@@ -105,6 +115,14 @@ type Event struct {
 	// UTC); zero when absent.
 	Timestamp time.Time `json:"timestamp,omitzero"`
 
+	// Omitted counts the elements of arrays and maps (sourceIPs, groups,
+	// user.extra and its values, annotations) that Parse checked but did
+	// not keep, and OmittedBytes the bytes of the line they took: only a
+	// line over 1 MiB is cut so, past MaxKeptElements in all (see Parse).
+	// Both are 0 for every line up to 1 MiB.
+	Omitted      int `json:"-"`
+	OmittedBytes int `json:"-"`
+
 	// Storage Parse reuses from one line to the next (see Parse): text holds
 	// the decoded strings, strs the elements of the user.extra values, spare
 	// what ImpersonatedUser, ObjectRef and ResponseStatus point to.
@@ -156,25 +174,41 @@ func (ev *Event) Time() time.Time {
 	return ev.RequestReceivedTimestamp
 }
 
-// Bounds on the storage reset keeps for the next Parse: a line with an
-// unusually large text does not pin that memory for good.
+// Bounds on the storage reset keeps for the next Parse, so that one unusual
+// line does not cost every later one:
+//   - keepText and keepStrs: a line with an unusually large text, or many
+//     user.extra values, does not pin that memory for good;
+//   - keepMapLen: a Go map keeps all its storage when cleared, and ranging
+//     over it visits all of that storage (Go's runtime, internal/runtime/maps
+//     map.go (*Map).Clear clears the tables but keeps them). After one line
+//     with 100,000 annotations, every later event would cost the encoder a walk
+//     over 100,000 slots. A map that held more than keepMapLen entries is
+//     dropped instead, and the decoder makes a small one for the next line that
+//     needs it. Real events carry a handful of annotations and user.extra keys;
+//   - keepListCap: the same for the arrays kept for user.groups,
+//     impersonatedUser.groups and sourceIPs, which reset also clears up to
+//     their capacity. It is as high as keepStrs because a user can be in
+//     hundreds of groups; 1024 strings are 16 KiB.
 const (
-	keepText = 64 << 10
-	keepStrs = 1024
+	keepText    = 64 << 10
+	keepStrs    = 1024
+	keepMapLen  = 64
+	keepListCap = 1024
 )
 
 // reset clears ev for the next Parse. It keeps the backing arrays of slices,
-// the maps and the decoder's storage, so parsing many lines into one Event
-// allocates nothing in the steady state. RequestObject and ResponseObject
-// are dropped, not kept: after the fast decoder they share the memory of
-// the previous line, which encoding/json must not append into.
+// the maps and the decoder's storage, within the bounds above, so parsing
+// many lines into one Event allocates nothing in the steady state.
+// RequestObject and ResponseObject are dropped, not kept: after the fast
+// decoder they share the memory of the previous line, which encoding/json
+// must not append into.
+//
+// The kept arrays are zeroed up to their capacity: encoding/json, when it
+// decodes an array into a slice, extends the slice over the old elements and
+// leaves an element it decodes from null as it was (Go's encoding/json,
+// decode.go array and literalStore), so a stale group or source IP would
+// otherwise show through; zeroing also drops references to old text blocks.
 func (ev *Event) reset() {
-	groups := ev.User.Groups[:0]
-	extra := ev.User.Extra
-	clear(extra)
-	ips := ev.SourceIPs[:0]
-	ann := ev.Annotations
-	clear(ann)
 	text, strs := ev.text[:0], ev.strs[:0]
 	if cap(text) > keepText {
 		text = nil
@@ -183,14 +217,36 @@ func (ev *Event) reset() {
 		strs = nil
 	}
 	clear(strs[:cap(strs)]) // no stale references to old text blocks
-	imp := UserInfo{Groups: ev.spare.impersonated.Groups[:0], Extra: ev.spare.impersonated.Extra}
-	clear(imp.Extra)
+	imp := UserInfo{Groups: keptList(ev.spare.impersonated.Groups), Extra: keptMap(ev.spare.impersonated.Extra)}
 	*ev = Event{
-		User:        UserInfo{Groups: groups, Extra: extra},
-		SourceIPs:   ips,
-		Annotations: ann,
+		User:        UserInfo{Groups: keptList(ev.User.Groups), Extra: keptMap(ev.User.Extra)},
+		SourceIPs:   keptList(ev.SourceIPs),
+		Annotations: keptMap(ev.Annotations),
 		text:        text,
 		strs:        strs,
 	}
 	ev.spare.impersonated = imp
+}
+
+// keptList returns s emptied and zeroed for reuse, or nil when its capacity
+// is over keepListCap.
+func keptList(s []string) []string {
+	if cap(s) > keepListCap {
+		return nil
+	}
+	s = s[:0]
+	clear(s[:cap(s)])
+	return s
+}
+
+// keptMap returns m cleared for reuse, or nil when it held more than
+// keepMapLen entries. Parse only adds to a map between two resets, so the
+// length reset sees is the most the map has held since it was made or
+// cleared, which is what its storage was sized for.
+func keptMap[V any](m map[string]V) map[string]V {
+	if len(m) > keepMapLen {
+		return nil
+	}
+	clear(m)
+	return m
 }

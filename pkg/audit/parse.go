@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -29,6 +30,34 @@ func (e *ParseError) Unwrap() error { return e.Err }
 // maxQuoted bounds how much of a foreign value a Reason quotes.
 const maxQuoted = 64
 
+// maxExcerpt bounds how much of the line a Reason quotes to show where the
+// fast decoder gave up.
+const maxExcerpt = 24
+
+// maxFallbackLine is the longest line Parse decodes with encoding/json when
+// the fast decoder (decode.go) gives up on it. encoding/json needs several
+// times the line's size: a string with escapes is unquoted into a new
+// buffer and then copied into a Go string; a string of invalid UTF-8 costs
+// about ten times its size, as each invalid byte becomes the 3 bytes of
+// U+FFFD in a buffer grown by doubling (Go's encoding/json, decode.go
+// unquoteBytes and literalStore); an object key of invalid UTF-8 costs
+// about 24 times its size, as it is also case-folded to be matched to a
+// field (decode.go object, fold.go foldName). A line of 1 MiB can thus
+// cost some 25 MiB, once; a longer line that needs encoding/json is
+// refused instead, so that one line costs at most about its own size again
+// (what the fast decoder needs).
+const maxFallbackLine = 1 << 20
+
+// MaxKeptElements bounds how many elements of arrays and maps Parse keeps
+// from a line over maxFallbackLine (1 MiB), all of them together. Each
+// element kept costs a string header (16 bytes) or a map entry, more than
+// the 3 bytes that "", takes in the line, so a long line made of empty
+// strings would otherwise cost several times its size. Past the bound,
+// elements are checked and counted (Event.Omitted), not kept. A line of
+// kube-apiserver has a few dozen; one with a thousand group names is
+// unusual.
+const MaxKeptElements = 16384
+
 // wireEvent is what encoding/json decodes a line into: the Event itself, with the
 // timestamps shadowed by strings so that Parse can report a bad time by field name
 // and accept "" and null like apimachinery's MicroTime does.
@@ -53,10 +82,28 @@ type wireEvent struct {
 // [*ParseError]; ev is then reset and holds no data.
 //
 // Leading and trailing JSON whitespace (including a trailing '\r') is allowed.
-// Invalid UTF-8 inside strings is replaced with U+FFFD. Keys are matched like
-// encoding/json does (case-insensitively, the last of duplicate keys wins); do
-// not rely on either. Most lines are read by a decoder written for the event
-// schema (decode.go); the others by encoding/json, which gives the same result.
+// Keys are matched like encoding/json does (case-insensitively, the last of
+// duplicate keys wins); do not rely on either. Most lines are read by a
+// decoder written for the event schema (decode.go); the others by
+// encoding/json, which gives the same result, but only up to 1 MiB: a longer
+// line that needs encoding/json (a key written twice or in another letter
+// case, a null inside an array, a code that is not an integer, invalid UTF-8
+// in a map key, ...) gets a [*ParseError] that says so. From a line over
+// 1 MiB, Parse keeps at most MaxKeptElements elements of its arrays and maps
+// in all, the first ones in the line (a map entry whose key is already kept
+// is updated, as encoding/json does); the others are checked as JSON and
+// counted in ev.Omitted, so the event's other fields are all there.
+//
+// Invalid UTF-8 inside a string value is kept as it is: ev's strings may
+// hold it. kube-apiserver never writes any (it encodes with encoding/json,
+// whose Marshal writes each invalid byte as U+FFFD), so only a damaged or
+// forged line has some. Replacing each invalid byte with U+FFFD, as
+// encoding/json's Unmarshal does, would triple the size of such a string.
+// Whoever writes ev's strings out should replace each invalid byte with
+// U+FFFD: encoding/json's Marshal does, and so does the GELF encoder
+// (pkg/gelf), whose messages are then byte for byte what they would be from
+// encoding/json's decoding. Map keys (annotations, user.extra) are always
+// valid UTF-8.
 func Parse(line []byte, ev *Event) error {
 	ev.reset()
 	if err := parse(line, ev); err != nil {
@@ -74,7 +121,14 @@ func parse(line []byte, ev *Event) error {
 	case line[first] != '{':
 		return &ParseError{Reason: "not a JSON object"}
 	}
-	if !decode(line, ev) {
+	keep := math.MaxInt
+	if len(line) > maxFallbackLine {
+		keep = MaxKeptElements
+	}
+	if stop, ok := decode(line, ev, keep); !ok {
+		if len(line) > maxFallbackLine {
+			return refused(line, stop)
+		}
 		ev.reset()
 		if err := decodeJSON(line, ev); err != nil {
 			return err
@@ -124,6 +178,21 @@ func decodeJSON(line []byte, ev *Event) error {
 		return err
 	}
 	return nil
+}
+
+// refused is the error for a line over maxFallbackLine that the fast decoder
+// gave up on at stop. It costs no memory in proportion to the line: when the
+// line is not valid JSON, json.Unmarshal returns the syntax error before it
+// decodes anything (Go's encoding/json, decode.go Unmarshal calls checkValid
+// first), so nothing is decoded into the empty struct.
+func refused(line []byte, stop refusal) *ParseError {
+	if !json.Valid(line) {
+		return decodeError(json.Unmarshal(line, &struct{}{}))
+	}
+	excerpt := line[stop.at:min(len(line), stop.at+maxExcerpt+1)]
+	return &ParseError{Reason: fmt.Sprintf(
+		"line of %d bytes needs encoding/json (%s, at byte %d: %s), which Parse runs only on lines up to %d bytes",
+		len(line), stop.why, stop.at, quoteN(string(excerpt), maxExcerpt), maxFallbackLine)}
 }
 
 func acceptedAPIVersion(v string) bool {
@@ -212,12 +281,16 @@ func jsonType(t reflect.Type) string {
 }
 
 // quote returns s as a Go-quoted string, cut to maxQuoted bytes (on a UTF-8
-// boundary) with "..." appended when cut.
-func quote(s string) string {
-	if len(s) <= maxQuoted {
+// boundary) with "..." appended when cut. The result is valid UTF-8, even
+// when s is not (%q escapes invalid bytes).
+func quote(s string) string { return quoteN(s, maxQuoted) }
+
+// quoteN is quote with a cut at n bytes.
+func quoteN(s string, n int) string {
+	if len(s) <= n {
 		return fmt.Sprintf("%q", s)
 	}
-	return fmt.Sprintf("%q...", cutUTF8(s, maxQuoted))
+	return fmt.Sprintf("%q...", cutUTF8(s, n))
 }
 
 // capString cuts s to 4*maxQuoted bytes on a UTF-8 boundary.
@@ -229,12 +302,13 @@ func capString(s string) string {
 }
 
 // cutUTF8 returns the longest prefix of s of at most n bytes that does not end
-// inside a UTF-8 sequence.
+// inside a UTF-8 sequence. It backs up at most utf8.UTFMax-1 bytes: a longer
+// run of continuation bytes is invalid UTF-8 anyway, and is cut anywhere.
 func cutUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
+	for k := 0; k < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(s[n]); k++ {
 		n--
 	}
 	return s[:n]

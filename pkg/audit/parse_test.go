@@ -94,9 +94,14 @@ func TestParseValid(t *testing.T) {
 			},
 		},
 		{
-			name: "invalid UTF-8 in a string becomes U+FFFD",
-			line: "{\"auditID\":\"a\xff\",\"stage\":\"S\"}",
-			want: audit.Event{AuditID: "a\uFFFD", Stage: "S"},
+			name: "invalid UTF-8 in a string is kept as it is",
+			line: "{\"auditID\":\"a\xff\",\"stage\":\"S\xc3\"}",
+			want: audit.Event{AuditID: "a\xff", Stage: "S\xc3"},
+		},
+		{
+			name: "lone surrogate escapes become U+FFFD",
+			line: `{"auditID":"a\ud800","stage":"\udc00\ud83d\ude80\ud83dx"}`,
+			want: audit.Event{AuditID: "a\uFFFD", Stage: "\uFFFD\U0001F680\uFFFDx"},
 		},
 	}
 	for _, tt := range tests {
@@ -106,6 +111,10 @@ func TestParseValid(t *testing.T) {
 				t.Fatalf("Parse: %v", err)
 			}
 			assertSameEvent(t, &ev, &tt.want)
+			// The JSON form writes every invalid byte as \ufffd; these are exact.
+			if ev.AuditID != tt.want.AuditID || ev.Stage != tt.want.Stage {
+				t.Errorf("AuditID, Stage = %q, %q; want %q, %q", ev.AuditID, ev.Stage, tt.want.AuditID, tt.want.Stage)
+			}
 			if ev.StageTimestamp.Location() != time.UTC && !ev.StageTimestamp.IsZero() {
 				t.Errorf("StageTimestamp location = %v, want UTC", ev.StageTimestamp.Location())
 			}
@@ -314,6 +323,7 @@ func FuzzParse(f *testing.F) {
 		"{\"auditID\":\"a\xff\",\"stage\":\"s\x00\"}", `{"auditID":"a","stage":"s","responseStatus":{"code":-2147483649}}`,
 		`{"auditID":"a","stage":"s","stageTimestamp":"0000-01-01T00:00:00Z","requestReceivedTimestamp":"9999-12-31T23:59:59.999999999-23:59"}`,
 		`{"AUDITID":"a","Stage":"s","requestobject":null}`,
+		`{"auditID":"a","stage":"s","user":{"groups":[null]},"impersonatedUser":{"groups":[null]},"sourceIPs":[null,"10.0.0.9"]}`,
 		strings.Repeat("[", 10001), strings.Repeat(`{"a":`, 10001),
 		v1Line[:len(v1Line)/2], v1Line[:len(v1Line)-1], v1Line + v1Line,
 	} {

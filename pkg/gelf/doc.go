@@ -18,7 +18,12 @@
 //   - never sends reserved names (_id, _source, _message, _level, _timestamp,
 //     _line, _file, _facility, _version, _host, _short_message, _full_message,
 //     _streams, _gl2_*, _X-OVH-CONTENT-SIZE, _X-OVH-TO-FREEZE);
-//   - is byte-for-byte deterministic: map keys are sorted.
+//   - is byte-for-byte deterministic: map keys are sorted;
+//   - is the same for an event whose string values hold invalid UTF-8 (which
+//     [audit.Parse] keeps as it is) as for that event with U+FFFD in place
+//     of each invalid byte (what encoding/json's decoding gives): every cut
+//     and comparison reads an invalid byte as the U+FFFD it is sent as. (Map
+//     keys from audit.Parse are always valid UTF-8.)
 //
 // A record is never dropped: a line that is not a valid event, a fragment left
 // at the end of a rotated file, and a line the reader cut all produce a flagged
@@ -98,8 +103,10 @@
 //     _audit_level, _responseStatus_code_int and the flag fields, each cut to at
 //     most 512 bytes, followed by as much of full_message as still fits.
 //
-// A message that had anything cut (including a field cut to MaxFieldBytes or a
-// map key left out) ends with _truncated_bool "true" and _original_size_int, the
-// size in bytes the message would have had without any cut (a left-out map key
-// is counted with its raw key in place of its sanitised name).
+// A message that had anything cut (including a field cut to MaxFieldBytes, a
+// map key left out, or elements the parser did not keep, audit.Event.Omitted)
+// ends with _truncated_bool "true" and _original_size_int, the size in bytes
+// the message would have had without any cut (a left-out map key is counted
+// with its raw key in place of its sanitised name, elements not kept with
+// their bytes in the line).
 package gelf

@@ -205,8 +205,17 @@ func (e *Encoder) EncodeLimit(dst []byte, r *Record, limit int) ([]byte, Result)
 	}
 
 	// Step 1: full_message without requestObject and responseObject.
+	//
+	// Only the first limit+utf8.UTFMax bytes of the stripped line are
+	// copied: whatever the size of the line, every later use of full reads
+	// less. Each step writes at most room < limit escaped bytes of it, and
+	// each byte is at least one escaped byte, so a cut prefix never fits
+	// where the whole would not; deciding on the character at an index
+	// below limit looks at no more than utf8.UTFMax bytes from there; and
+	// step 2 needs escapedLen(full) only up to limit/minFullDivisor. (What
+	// noteCut counts from here on is not used: orig is already known.)
 	if !bad && full != nil && (len(r.Event.RequestObject) > 0 || len(r.Event.ResponseObject) > 0) {
-		if s, ok := stripBodies(e.stripped[:0], full); ok {
+		if s, ok := stripBodies(e.stripped[:0], full, limit+utf8.UTFMax); ok {
 			e.stripped = s
 			full = s
 			room := limit - headLen - trailerMax - fullOverhead
@@ -254,16 +263,39 @@ func (e *Encoder) EncodeLimit(dst []byte, r *Record, limit int) ([]byte, Result)
 	return finish(e.minimal(out[:base], r, bad), orig)
 }
 
+// Bounds on the scratch space an Encoder keeps for the next Encode, so that
+// one unusual record does not pin memory for good: the sorted entries of the
+// annotations and user.extra maps (a real event has a handful; 256 entries
+// are 10 KiB at most), short_message, and the stripped full_message. The
+// other scratch slices need no bound: names and nameEnds hold at most
+// maxAnnotations names of at most maxKeyName bytes plus a prefix and
+// suffix, and levels at most 1+len(longSteps) caps.
+const (
+	keepEntries  = 256
+	keepShort    = 4 << 10
+	keepStripped = 1 << 20
+)
+
 // release drops references and oversized scratch space after Encode.
 func (e *Encoder) release() {
-	clear(e.annotations)
-	clear(e.extra)
-	if cap(e.stripped) > 1<<20 {
+	e.annotations = keptEntries(e.annotations)
+	e.extra = keptEntries(e.extra)
+	if cap(e.stripped) > keepStripped {
 		e.stripped = nil
 	}
-	if cap(e.short) > 4<<10 {
+	if cap(e.short) > keepShort {
 		e.short = nil
 	}
+}
+
+// keptEntries returns s cleared, for reuse, or nil if its capacity is over
+// keepEntries.
+func keptEntries[V any](s []entry[V]) []entry[V] {
+	if cap(s) > keepEntries {
+		return nil
+	}
+	clear(s)
+	return s[:0]
 }
 
 func finish(out []byte, orig int) ([]byte, Result) {
@@ -320,6 +352,11 @@ func (e *Encoder) head(dst []byte, r *Record, bad bool, p *plan) []byte {
 		dst = appendQuoted(dst, e.cfg.Cluster)
 	}
 	if !bad {
+		if r.Event.Omitted > 0 {
+			// Elements the parser did not keep (a line over 1 MiB with
+			// thousands of them): the message is flagged as cut.
+			e.noteCut(r.Event.OmittedBytes)
+		}
 		if p.core {
 			dst = e.coreEventFields(dst, r.Event, p)
 		} else {
@@ -576,7 +613,7 @@ func (e *Encoder) eventShort(ev *audit.Event) []byte {
 			b = appendPart(append(b, '/'), ref.Subresource, maxShortPart)
 		}
 		switch {
-		case ref.Name != "" && ref.Namespace != "" && !(ref.Resource == "namespaces" && ref.Namespace == ref.Name):
+		case ref.Name != "" && ref.Namespace != "" && !(ref.Resource == "namespaces" && sameText(ref.Namespace, ref.Name)):
 			b = appendPart(append(b, ' '), ref.Namespace, maxShortPart)
 			b = appendPart(append(b, '/'), ref.Name, maxShortPart)
 		case ref.Name != "":
@@ -635,12 +672,51 @@ func space(b []byte) []byte {
 	return b
 }
 
-// appendPart appends s cut to max bytes, with "..." when cut.
+// appendPart appends s cut to max bytes, with "..." when cut. Each invalid
+// UTF-8 byte of s is written as U+FFFD and counts as its 3 bytes, so the
+// part is what it would be from encoding/json's decoding of the line (see
+// audit.Parse).
 func appendPart(b []byte, s string, max int) []byte {
-	if len(s) <= max {
+	if len(s) <= max && utf8.ValidString(s) {
 		return append(b, s...)
 	}
-	return append(append(b, cutUTF8(s, max)...), "..."...)
+	start := len(b)
+	i := 0
+	for i < len(s) && len(b)-start <= max {
+		if c := s[i]; c < utf8.RuneSelf {
+			b = append(b, c)
+			i++
+		} else if size := utf8SeqLen(s, i); size > 0 {
+			b = append(b, s[i:i+size]...)
+			i += size
+		} else {
+			b = append(b, replacement...)
+			i++
+		}
+	}
+	if i == len(s) && len(b)-start <= max {
+		return b
+	}
+	// The cut only depends on the first max+1 bytes, which b holds.
+	b = b[:start+len(cutUTF8(b[start:], max))]
+	return append(b, "..."...)
+}
+
+// sameText reports whether a and b are equal once each invalid UTF-8 byte
+// is read as U+FFFD, as encoding/json decodes it.
+func sameText(a, b string) bool {
+	if a == b {
+		return true
+	}
+	for len(a) > 0 && len(b) > 0 {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			return false
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) == 0 && len(b) == 0
 }
 
 // eventLevel derives the syslog level of a valid event (never 0 or 1).
@@ -789,6 +865,7 @@ type entry[V any] struct {
 
 // sortedEntries appends the entries of m to dst, sorted by key.
 func sortedEntries[V any](dst []entry[V], m map[string]V) []entry[V] {
+	dst = slices.Grow(dst, len(m)) // one allocation at most, however large m is
 	for k, v := range m {
 		dst = append(dst, entry[V]{k, v})
 	}

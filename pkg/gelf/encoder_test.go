@@ -560,13 +560,13 @@ func TestStripBodies(t *testing.T) {
 		{`{}`, `{}`},
 	}
 	for _, tt := range tests {
-		got, ok := stripBodies([]byte("x"), []byte(tt.in))
+		got, ok := stripBodies([]byte("x"), []byte(tt.in), unlimited)
 		if !ok || string(got) != "x"+tt.want {
 			t.Errorf("stripBodies(%s) = %s, %v; want x%s", tt.in, got, ok, tt.want)
 		}
 	}
 	for _, in := range []string{``, `[]`, `{`, `{"a"}`, `{"a":`, `{"a":1`, `{"a":1 "b":2}`, `{"a":"x`, `{"a":[1,2}`, `{1:2}`} {
-		if got, ok := stripBodies([]byte("x"), []byte(in)); ok || string(got) != "x" {
+		if got, ok := stripBodies([]byte("x"), []byte(in), unlimited); ok || string(got) != "x" {
 			t.Errorf("stripBodies(%q) = %q, %v; want failure and dst unchanged", in, got, ok)
 		}
 	}
@@ -577,7 +577,7 @@ func TestStripBodies(t *testing.T) {
 			if r.Event == nil || len(r.Event.RequestObject)+len(r.Event.ResponseObject) == 0 {
 				continue
 			}
-			got, ok := stripBodies(nil, r.Line)
+			got, ok := stripBodies(nil, r.Line, unlimited)
 			var ev audit.Event
 			if !ok || audit.Parse(got, &ev) != nil {
 				t.Fatalf("%s: stripped line does not parse: %s", c.source, got)

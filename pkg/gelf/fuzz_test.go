@@ -28,6 +28,7 @@ func FuzzEncode(f *testing.F) {
 		`{"auditID":"` + strings.Repeat("\"", 3000) + `","stage":"s","user":{"username":"` + strings.Repeat("\\u0000", 2000) + `"}}`,
 		`{"auditID":"a","stage":"s","annotations":{"":"x","_":"y","_int":"z","a":""},"sourceIPs":["x"]}`,
 		`{"auditID":"a","stage":"s","requestObject":null,"responseObject":{"requestObject":1}}`,
+		"{\"auditID\":\"a\xff\",\"stage\":\"s\xc3\",\"verb\":\"\xff\",\"user\":{\"username\":\"" + strings.Repeat("\xfe", 150) + "\"},\"objectRef\":{\"resource\":\"namespaces\",\"namespace\":\"n\xff\",\"name\":\"n\xfe\"},\"annotations\":{\"k\":\"\\ud800\xff\"}}",
 		big, metadataLine,
 	} {
 		f.Add([]byte(s), uint8(0), uint16(0))

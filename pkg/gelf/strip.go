@@ -12,15 +12,21 @@ import (
 // (after unescaping, case-insensitively), so that what Parse saw as a body is
 // what gets removed. ok is false, and dst is returned unchanged, when line is not
 // a well-formed JSON object.
-func stripBodies(dst, line []byte) (_ []byte, ok bool) {
+//
+// At most limit bytes are appended: the result is then the first limit bytes of
+// the stripped object. The whole line is still checked, so ok does not depend
+// on limit. This bounds the copy to what a message can hold, whatever the size
+// of the line.
+func stripBodies(dst, line []byte, limit int) (_ []byte, ok bool) {
 	start := len(dst)
 	i := skipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {
 		return dst, false
 	}
-	dst = append(dst, '{')
+	left := max(limit, 0) // bytes that may still be appended
+	dst, left = appendCapped(dst, left, "{")
 	i++
-	first := true
+	first, wrote := true, false
 	for {
 		i = skipSpace(line, i)
 		if i >= len(line) {
@@ -47,10 +53,11 @@ func stripBodies(dst, line []byte) (_ []byte, ok bool) {
 			return dst[:start], false
 		}
 		if !isBodyKey(rawKey) {
-			if len(dst) > start+1 {
-				dst = append(dst, ',')
+			if wrote {
+				dst, left = appendCapped(dst, left, ",")
 			}
-			dst = append(dst, line[memberStart:valueEnd]...)
+			dst, left = appendCapped(dst, left, line[memberStart:valueEnd])
+			wrote = true
 		}
 		first = false
 		i = skipSpace(line, valueEnd)
@@ -65,7 +72,15 @@ func stripBodies(dst, line []byte) (_ []byte, ok bool) {
 		}
 		i++
 	}
-	return append(dst, '}'), true
+	dst, _ = appendCapped(dst, left, "}")
+	return dst, true
+}
+
+// appendCapped appends to dst as much of the start of src as left (>= 0)
+// allows, and returns dst and what is left.
+func appendCapped[T ~string | ~[]byte](dst []byte, left int, src T) ([]byte, int) {
+	n := min(len(src), left)
+	return append(dst, src[:n]...), left - n
 }
 
 func skipSpace(b []byte, i int) int {
@@ -135,9 +150,18 @@ func skipValue(b []byte, i int) (int, bool) {
 	return i, false
 }
 
+// maxBodyKey is the longest raw key that can name a body: each of the 14
+// characters of "responseObject" written as an escape of 6 bytes (a character
+// that folds to an ASCII letter is in the Basic Multilingual Plane, so it
+// needs no surrogate pair).
+const maxBodyKey = 6 * len("responseObject")
+
 // isBodyKey reports whether a raw (still escaped) object key names
 // requestObject or responseObject the way encoding/json matches keys.
 func isBodyKey(raw []byte) bool {
+	if len(raw) > maxBodyKey {
+		return false // and no unescaping of a long key
+	}
 	ascii := true
 	for _, c := range raw {
 		if c >= 0x80 || c == '\\' {
