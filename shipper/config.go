@@ -81,6 +81,33 @@ type Config struct {
 	// HTTPHeaders are added to every request, for example the
 	// authorization header a Graylog input or a proxy requires.
 	HTTPHeaders map[string]string `yaml:"http_headers"`
+	// AllowCleartext accepts a tcp://, udp:// or http:// endpoint on
+	// Logs Data Platform (a host under .logs.ovh.com), which is refused
+	// otherwise: there every message carries the stream token, and the
+	// audit trail and the token would cross the network in clear.
+	AllowCleartext bool `yaml:"allow_cleartext"`
+}
+
+// ldpDomain is the domain of OVHcloud Logs Data Platform's clusters
+// (<cluster>.logs.ovh.com, shown on the account's Home page).
+const ldpDomain = ".logs.ovh.com"
+
+// Cleartext reports whether the endpoint sends without TLS over the
+// network: tcp://, udp:// or http://. Standard output is not a network
+// and an endpoint that does not parse is neither.
+func (c Config) Cleartext() bool {
+	ep, err := parseEndpoint(c.Endpoint)
+	return err == nil && !ep.usesTLS() && ep.scheme != StdoutEndpoint
+}
+
+// IsLDP reports whether the endpoint is a Logs Data Platform cluster.
+func (c Config) IsLDP() bool {
+	ep, err := parseEndpoint(c.Endpoint)
+	return err == nil && isLDPHost(ep.host)
+}
+
+func isLDPHost(host string) bool {
+	return strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ldpDomain)
 }
 
 // Compression is the payload compression of udp:// and http(s)://.
@@ -208,6 +235,10 @@ func (c Config) resolve() (resolved, error) {
 	}
 	if err := c.checkTransportKeys(ep); err != nil {
 		return resolved{}, err
+	}
+	if !ep.usesTLS() && ep.scheme != StdoutEndpoint && isLDPHost(ep.host) && !c.AllowCleartext {
+		return resolved{}, fmt.Errorf("output.endpoint %s sends the audit trail and the stream token in clear to Logs Data Platform: "+
+			"use tls://%s:%d, or set output.allow_cleartext: true to accept that", ep, ep.host, DefaultTLSPort)
 	}
 	if ep.scheme == "udp" || ep.isHTTP() {
 		if c.Compression == "" {

@@ -80,6 +80,9 @@ func TestValidate(t *testing.T) {
 		{Endpoint: "udp://127.0.0.1", Compression: CompressNone, ChunkSize: MinChunkSize},
 		{Endpoint: "http://graylog:12201", HTTPBulk: true, HTTPMaxBodyBytes: 1 << 20, HTTPHeaders: map[string]string{"Authorization": "Bearer abc"}},
 		{Endpoint: "https://graylog/custom/path?x=1", CACert: pki.CAFile, ClientCert: pki.ClientCertFile, ClientKey: pki.ClientKeyFile, Compression: CompressNone},
+		{Endpoint: "tls://gra1.logs.ovh.com"},
+		{Endpoint: "tcp://gra1.logs.ovh.com", AllowCleartext: true},
+		{Endpoint: "udp://gra1.logs.ovh.com", AllowCleartext: true},
 	}
 	for _, c := range ok {
 		if err := c.Validate(); err != nil {
@@ -127,6 +130,8 @@ func TestValidate(t *testing.T) {
 		{Config{Endpoint: "tls://host", ClientCert: pki.ClientCertFile, ClientKey: pki.ServerKeyFile}, []string{"output.client_cert", pki.ClientCertFile, pki.ServerKeyFile}},
 		{Config{Endpoint: "tcp://host", CACert: pki.CAFile}, []string{"output.ca_cert", "does not use TLS"}},
 		{Config{Endpoint: "-", ServerName: "x"}, []string{"output.tls_server_name", "does not use TLS"}},
+		{Config{Endpoint: "tcp://gra1.logs.ovh.com"}, []string{"tcp://gra1.logs.ovh.com:2202", "in clear to Logs Data Platform", "tls://gra1.logs.ovh.com:12202", "output.allow_cleartext"}},
+		{Config{Endpoint: "udp://GRA2.LOGS.OVH.COM.:2202"}, []string{"in clear to Logs Data Platform", "output.allow_cleartext"}},
 	}
 	for _, b := range bad {
 		err := b.c.Validate()
@@ -141,6 +146,27 @@ func TestValidate(t *testing.T) {
 		}
 		if _, nerr := New(b.c, testLogger(t), nil); nerr == nil || nerr.Error() != err.Error() {
 			t.Errorf("New(%+v) = %v, want the Validate error", b.c, nerr)
+		}
+	}
+}
+
+func TestCleartextAndLDP(t *testing.T) {
+	for _, tc := range []struct {
+		endpoint       string
+		cleartext, ldp bool
+	}{
+		{"tls://gra1.logs.ovh.com", false, true},
+		{"tcp://gra1.logs.ovh.com", true, true},
+		{"udp://graylog.example", true, false},
+		{"http://graylog.example", true, false},
+		{"https://graylog.example", false, false},
+		{"tcp://logs.ovh.com.evil.example", true, false},
+		{"-", false, false},
+		{"nonsense", false, false},
+	} {
+		c := Config{Endpoint: tc.endpoint}
+		if c.Cleartext() != tc.cleartext || c.IsLDP() != tc.ldp {
+			t.Errorf("%s: Cleartext %v, IsLDP %v; want %v, %v", tc.endpoint, c.Cleartext(), c.IsLDP(), tc.cleartext, tc.ldp)
 		}
 	}
 }

@@ -15,9 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-// GELF HTTP (research gelf-ldp.md §1.5): POST to the input's path (/gelf),
+// GELF HTTP (Graylog documentation, "GELF via HTTP"): POST to the input's path (/gelf),
 // the body one GELF message, or with Graylog's bulk receiving on, several
 // messages separated by newlines; gzip through Content-Encoding. The input
 // answers 202 Accepted once it has the whole body, which is the one
@@ -32,7 +33,8 @@ import (
 // Bounds of the HTTP client.
 const (
 	httpIdleTimeout  = 50 * time.Second // below Graylog's 60 s idle timeout, so the client closes first
-	httpBodySnippet  = 512              // bytes of an error response quoted in the error
+	httpBodySnippet  = 512              // bytes of an error response read for the error
+	httpBodyQuoted   = 200              // at most this much of it is quoted: a secret (128 bytes at most) that the read cut in half lies beyond it
 	httpDrainLimit   = 64 << 10         // bytes of a response read to reuse the connection
 	maxRetryAfter    = 5 * time.Minute  // cap of an honoured Retry-After
 	httpMaxBulkCount = batchFrames      // messages per bulk request
@@ -43,8 +45,13 @@ const (
 type HTTPStatusError struct {
 	URL        string
 	StatusCode int
-	Status     string        // "413 Request Entity Too Large"
-	Body       string        // the start of the response body
+	// Status is the code and Go's text for it ("413 Request Entity Too
+	// Large"), not the reason phrase the server sent.
+	Status string
+	// Body is the start of the response body when it is text, on one line,
+	// with secrets redacted (see Shipper.RedactWith); a short description
+	// when it is not text.
+	Body       string
 	RetryAfter time.Duration // from a Retry-After header (429, 503); 0 if none
 	Messages   int           // messages in the refused request
 	hint       string
@@ -68,7 +75,8 @@ type httpLink struct {
 	gzip      bool
 	gz        *gzip.Writer
 	body      bytes.Buffer
-	maxBulk   int // messages per request; halved after a 413, back to the maximum after a success
+	maxBulk   int      // messages per request; halved after a 413, back to the maximum after a success
+	redact    redactor // see Shipper.RedactWith
 }
 
 func (s *Shipper) newHTTPLink() *httpLink {
@@ -98,6 +106,7 @@ func (s *Shipper) newHTTPLink() *httpLink {
 		headers: http.Header{},
 		gzip:    s.cfg.Compression != CompressNone,
 		maxBulk: httpMaxBulkCount,
+		redact:  s.redact,
 	}
 	if !s.cfg.HTTPBulk {
 		h.maxBulk = 1
@@ -157,13 +166,49 @@ func (h *httpLink) post(ctx context.Context, frames [][]byte, timeout time.Durat
 	e := &HTTPStatusError{
 		URL:        h.url,
 		StatusCode: resp.StatusCode,
-		Status:     resp.Status,
-		Body:       strings.TrimSpace(string(snippet)),
+		Status:     statusText(resp.StatusCode),
+		Body:       bodySnippet(snippet, h.redact),
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Messages:   len(frames),
 	}
 	e.hint = statusHint(e)
 	return h.body.Len(), e
+}
+
+// statusText is "<code> <Go's text for it>": the reason phrase a server
+// sends is its own text, so it is not repeated.
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return strconv.Itoa(code) + " " + t
+	}
+	return strconv.Itoa(code)
+}
+
+// bodySnippet makes the start of an error answer quotable: text only (a
+// compressed or binary body, such as our own gzip request echoed, is
+// described, never quoted), on one line, at most httpBodyQuoted bytes,
+// with secrets removed by r (nil: none known).
+func bodySnippet(b []byte, r redactor) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if !utf8.Valid(b) || bytes.ContainsFunc(b, func(c rune) bool {
+		return c < ' ' && c != '\t' && c != '\n' && c != '\r' || c == 0x7F
+	}) {
+		return fmt.Sprintf("(%d bytes that are not text)", len(b))
+	}
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if r != nil {
+		s = r.Redact(s) // before cutting, so a secret cut in half cannot remain
+	}
+	if len(s) > httpBodyQuoted {
+		n := httpBodyQuoted
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "..."
+	}
+	return s
 }
 
 // statusHint names what to check for the usual refusals.

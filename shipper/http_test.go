@@ -238,11 +238,12 @@ func TestCertificateErrors(t *testing.T) {
 			server *tls.Config
 			cfg    Config
 			want   []string
+			reason string
 		}{
-			{"unknown CA", pki.ServerTLS(tls.NoClientCert), Config{CACert: other.CAFile}, []string{"certificate signed by unknown authority", "ca_cert " + other.CAFile}},
-			{"no CA configured", pki.ServerTLS(tls.NoClientCert), Config{}, []string{"certificate signed by unknown authority", "set ca_cert"}},
-			{"expired", pki.ExpiredServerTLS(), Config{CACert: pki.CAFile}, []string{"certificate has expired", "dates and the local clock"}},
-			{"wrong host", pki.WrongHostServerTLS(), Config{CACert: pki.CAFile}, []string{"cannot validate certificate for 127.0.0.1", "set tls_server_name"}},
+			{"unknown CA", pki.ServerTLS(tls.NoClientCert), Config{CACert: other.CAFile}, []string{"certificate signed by unknown authority", "ca_cert " + other.CAFile}, "TLS: server certificate not trusted"},
+			{"no CA configured", pki.ServerTLS(tls.NoClientCert), Config{}, []string{"certificate signed by unknown authority", "set ca_cert"}, "TLS: server certificate not trusted"},
+			{"expired", pki.ExpiredServerTLS(), Config{CACert: pki.CAFile}, []string{"certificate has expired", "dates and the local clock"}, "TLS: server certificate expired or not yet valid"},
+			{"wrong host", pki.WrongHostServerTLS(), Config{CACert: pki.CAFile}, []string{"cannot validate certificate for 127.0.0.1", "set tls_server_name"}, "TLS: server certificate issued for another name"},
 		} {
 			t.Run(scheme+"/"+tc.name, func(t *testing.T) {
 				cfg := tc.cfg
@@ -256,6 +257,9 @@ func TestCertificateErrors(t *testing.T) {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q does not contain %q", err, w)
 					}
+				}
+				if got := Reason(err); got != tc.reason || s.Stats().LastReason != tc.reason {
+					t.Errorf("Reason = %q, Stats().LastReason = %q, want %q", got, s.Stats().LastReason, tc.reason)
 				}
 			})
 		}

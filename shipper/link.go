@@ -17,7 +17,7 @@ import (
 )
 
 // Why not go-gelf's TCPWriter (github.com/Graylog2/go-gelf, v2 branch tip
-// 1550ee6, see research gelf-ldp.md §3.3): it dials with plain net.Dial, so
+// 1550ee6, tcpwriter.go): it dials with plain net.Dial, so
 // there is no TLS (LDP's GELF input is TLS on 12202) and no dial timeout; it
 // never sets a write deadline, so a server that stops reading blocks Write
 // forever while holding its mutex; after the peer closes, the next Write

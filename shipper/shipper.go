@@ -33,7 +33,12 @@ type Stats struct {
 	Resent           uint64 // frames written again after a reconnect
 	Reconnects       uint64 // connections established after the first one
 	Connected        bool   // a connection is up (always true for stdout once running)
-	LastError        string // the last connection error, "" if none yet
+	LastError        string // the last connection error, "" if none yet; secrets redacted
+	// LastReason is LastError in a few words from a fixed vocabulary ("server
+	// answered 401 Unauthorized", "connection refused", "TLS: server
+	// certificate not trusted"...), with nothing taken from the server's
+	// answer: what an unauthenticated readiness probe may show.
+	LastReason string
 	// OldestUnconfirmed is when the oldest message still in the window was
 	// accepted by Send; zero when the window is empty.
 	OldestUnconfirmed time.Time
@@ -134,19 +139,38 @@ type Shipper struct {
 
 	compressors sync.Pool // *compressor, for udp:// payloads
 
-	mu        sync.Mutex
-	space     sync.Cond     // window shrank, Close, or a waiting Send's ctx ended
-	wake      chan struct{} // capacity 1: new frame or Close, for the driver
-	window    []entry       // window[head:] hold sequence numbers confirmed+1..lastSeq
-	arena     arena         // storage of the frames
-	head      int
-	winBytes  int
-	lastSeq   uint64
-	confirmed uint64
-	closed    bool
-	connected bool
-	lastErr   string
+	mu         sync.Mutex
+	space      sync.Cond     // window shrank, Close, or a waiting Send's ctx ended
+	wake       chan struct{} // capacity 1: new frame or Close, for the driver
+	window     []entry       // window[head:] hold sequence numbers confirmed+1..lastSeq
+	arena      arena         // storage of the frames
+	head       int
+	winBytes   int
+	lastSeq    uint64
+	confirmed  uint64
+	closed     bool
+	connected  bool
+	lastErr    string
+	lastReason string
+
+	// redact removes secrets from text a server sent (an HTTP answer that
+	// echoes the request) before it goes into an error; nil: nothing to
+	// remove. Set before Connect and Run.
+	redact redactor
 }
+
+// redactor removes secrets from text: the stream token, which the shipper
+// only ever sees inside the messages it sends, and the values of
+// http_headers.
+type redactor interface {
+	Redact(text string) string
+}
+
+// RedactWith makes every error that quotes what the server sent (the body
+// of an HTTP answer) pass through r first, so that a server echoing the
+// request cannot put the stream token into the agent's log or /readyz.
+// Call it before Connect and Run.
+func (s *Shipper) RedactWith(r redactor) { s.redact = r }
 
 // entry is one message in the window.
 type entry struct {
@@ -353,6 +377,7 @@ func (s *Shipper) Stats() Stats {
 		Reconnects:        s.reconnects.Load(),
 		Connected:         s.connected,
 		LastError:         s.lastErr,
+		LastReason:        s.lastReason,
 	}
 }
 
@@ -532,6 +557,7 @@ func (s *Shipper) drainedAfterClose() bool {
 func (s *Shipper) setLastErr(err error) {
 	s.mu.Lock()
 	s.lastErr = err.Error()
+	s.lastReason = Reason(err)
 	s.mu.Unlock()
 }
 

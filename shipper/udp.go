@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// GELF UDP (research gelf-ldp.md §1.3): a message is compressed as a whole,
+// GELF UDP (Graylog documentation, "GELF via UDP"): a message is compressed as a whole,
 // then sent in one datagram if it fits in ChunkSize, otherwise in chunks of
 // at most ChunkSize bytes, each with a 12-byte header: the magic 0x1e 0x0f,
 // an 8-byte message id, the chunk's sequence number and the chunk count.

@@ -958,7 +958,7 @@ func opHealth(g *Generator, e *ev) {
 
 // op401: failed authentication (a bad or expired token): the apiserver writes
 // a single ResponseStarted event with an empty user and no authorization
-// annotations (research note §1.3). Only non-resource paths here, so no
+// annotations (k8s.io/apiserver pkg/endpoints/filters/authn_audit.go). Only non-resource paths here, so no
 // objectRef.
 func op401(g *Generator, e *ev) {
 	e.who = g.p.unauth
