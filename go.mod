@@ -2,6 +2,8 @@ module github.com/audittail/audittail
 
 go 1.26.0
 
+toolchain go1.26.8
+
 require (
 	github.com/Graylog2/go-gelf v0.0.0-20191017102106-1550ee647df0
 	github.com/fsnotify/fsnotify v1.10.1

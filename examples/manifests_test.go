@@ -156,9 +156,15 @@ func checkAgent(spec *corev1.PodSpec, c *corev1.Container, rules agentRules, sec
 		f.add("audit log volume %q: hostPath type %q, want Directory or DirectoryOrCreate (the directory, never the file: rotation renames it)", logVol.Name, *logVol.HostPath.Type)
 	}
 
-	// The checkpoint: a read-write hostPath directory, created if missing.
+	// The checkpoint: in a read-write hostPath directory, created if missing
+	// (the directory itself, or one the agent creates in it).
 	ckpt := flagOr(args, "checkpoint", defaultCheckpoint)
-	ckptVol := checkHostDirMount(&f, spec, c, "checkpoint", path.Dir(ckpt), false)
+	var ckptVol *corev1.Volume
+	if m := mountHolding(c, path.Dir(ckpt)); m != nil {
+		ckptVol = checkHostDirMount(&f, spec, c, "checkpoint", path.Clean(m.MountPath), false)
+	} else {
+		f.add("checkpoint directory %s (from the flags) is not in a mounted volume; mounts: %v", path.Dir(ckpt), mountPaths(c))
+	}
 	if ckptVol != nil && (ckptVol.HostPath.Type == nil || *ckptVol.HostPath.Type != corev1.HostPathDirectoryOrCreate) {
 		f.add("checkpoint volume %q: hostPath type must be DirectoryOrCreate", ckptVol.Name)
 	}

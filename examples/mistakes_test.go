@@ -85,7 +85,7 @@ func TestRulesCatchMistakes(t *testing.T) {
 		}), "is not a hostPath volume"},
 		{"--checkpoint outside the state mount", daemonSetFile, dsAgent(func(_ *corev1.PodSpec, c *corev1.Container) {
 			setArg(c, "checkpoint", "/tmp/checkpoint.json")
-		}), "checkpoint directory /tmp (from the flags) is not mounted"},
+		}), "checkpoint directory /tmp (from the flags) is not in a mounted volume"},
 
 		// The token.
 		{"token on the command line", daemonSetFile, dsAgent(func(_ *corev1.PodSpec, c *corev1.Container) {

@@ -31,7 +31,9 @@ func (s *StartAt) UnmarshalText(b []byte) error {
 type Config struct {
 	// Path of the live audit log, as given to kube-apiserver's --audit-log-path.
 	// Rotated backups are looked for in the same directory under lumberjack's
-	// names: <name>-<UTC time><ext>[.gz].
+	// names: <name>-<UTC time><ext>[.gz]. When the file is found truncated in
+	// place, the rest of its old content is looked for in the copy logrotate's
+	// copytruncate made: <name>.<n> or <name>-<date>, plain or .gz.
 	Path string `yaml:"path"`
 	// StartAt applies to a file the checkpoint does not know when the agent starts.
 	// Files that appear later are always read from their beginning.

@@ -3,6 +3,7 @@ package tailer
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -123,8 +124,25 @@ func fingerprint(r io.Reader) (fp string, n int, ok bool, err error) {
 	} else if m < fpMax {
 		return "", 0, false, nil
 	}
-	sum := sha256.Sum256(buf)
-	return hex.EncodeToString(sum[:]), len(buf), true, nil
+	return hashFirstLine(buf), len(buf), true, nil
+}
+
+// hashFirstLine is the fingerprint of the bytes fingerprint covers.
+func hashFirstLine(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// lineFingerprint is what fingerprint returns for a file whose first line is
+// l, computed from the line as it was read rather than from the file, which
+// may have been rewritten since. ok is false when l's text was cut shorter
+// than the bytes a fingerprint covers.
+func lineFingerprint(l line) (fp string, n int, ok bool) {
+	n = int(min(l.size, fpMax))
+	if len(l.text) < n {
+		return "", 0, false
+	}
+	return hashFirstLine(l.text[:n]), n, true
 }
 
 // fingerprintFile fingerprints a plain file without moving its offset, or a
@@ -140,9 +158,9 @@ func fingerprintFile(f *os.File, gz bool) (string, int, bool, error) {
 	return fingerprint(zr)
 }
 
-// fingerprintPath opens path and fingerprints it.
+// fingerprintPath opens path, which must be a regular file, and fingerprints it.
 func fingerprintPath(path string, gz bool) (string, int, bool, error) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		return "", 0, false, err
 	}
@@ -151,19 +169,25 @@ func fingerprintPath(path string, gz bool) (string, int, bool, error) {
 }
 
 // verifyGzip reads a whole gzip file to check its CRC and length trailers, so
-// that no line of a corrupt backup is ever handed on.
-func verifyGzip(f *os.File) (int64, error) {
+// that no line of a corrupt backup is ever handed on, and returns its
+// decompressed size. It returns ctx.Err() when ctx ends first.
+func verifyGzip(ctx context.Context, f *os.File) (int64, error) {
 	zr, err := gzip.NewReader(io.NewSectionReader(f, 0, 1<<62))
 	if err != nil {
 		return 0, err
 	}
-	return io.Copy(io.Discard, zr)
+	return discard(ctx, zr, -1)
 }
 
-// lastLineEnd returns the offset just after the last newline before size, or 0.
-func lastLineEnd(f *os.File, size int64) (int64, error) {
+// lastLineEnd returns the offset just after the last newline before size, or
+// 0. It returns ctx.Err() when ctx ends first: a large file without a newline
+// is read backwards to its start.
+func lastLineEnd(ctx context.Context, f *os.File, size int64) (int64, error) {
 	buf := make([]byte, 64<<10)
 	for end := size; end > 0; {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		start := max(end-int64(len(buf)), 0)
 		b := buf[:end-start]
 		if _, err := f.ReadAt(b, start); err != nil && !errors.Is(err, io.EOF) {

@@ -2,6 +2,7 @@ package tailer
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 )
@@ -69,8 +70,8 @@ func (lr *lineReader) appendLong(b []byte) {
 // growing copies, which would need about twice the line's size at once.
 // Other sources (a gzip stream) give just buf's length; long then grows as
 // it is filled. It is a size hint only: a file that changes under it costs
-// an extra growth, nothing else.
-func (lr *lineReader) longLen(src io.Reader) int {
+// an extra growth, nothing else. It stops searching when ctx ends.
+func (lr *lineReader) longLen(ctx context.Context, src io.Reader) int {
 	n := lr.w
 	ra, ok := src.(io.ReaderAt)
 	if !ok {
@@ -79,7 +80,7 @@ func (lr *lineReader) longLen(src io.Reader) int {
 	if lr.peek == nil {
 		lr.peek = make([]byte, 64<<10)
 	}
-	for off := lr.read; n < lr.max; {
+	for off := lr.read; n < lr.max && ctx.Err() == nil; {
 		k, err := ra.ReadAt(lr.peek[:min(len(lr.peek), lr.max-n)], off)
 		if i := bytes.IndexByte(lr.peek[:k], '\n'); i >= 0 {
 			return n + i
@@ -103,9 +104,13 @@ type line struct {
 }
 
 // next returns the next complete line. ok is false when src has no complete
-// line right now (io.EOF or a zero read); err is a read error other than EOF.
-// onRead, if set, is called after every read that returned data.
-func (lr *lineReader) next(src io.Reader, onRead func()) (l line, ok bool, err error) {
+// line right now (io.EOF or a zero read); err is a read error other than EOF,
+// or ctx.Err(): ctx is checked before every read, so that a source that never
+// ends a line (a huge or sparse file without newlines) cannot keep next
+// reading after ctx ended. What was read stays buffered for the next call.
+// onRead, if set, is called after every read that returned data; an error
+// from it ends next with that error, what was read staying buffered.
+func (lr *lineReader) next(ctx context.Context, src io.Reader, onRead func() error) (l line, ok bool, err error) {
 	if lr.longOut {
 		lr.releaseLong()
 		lr.longOut = false
@@ -131,7 +136,7 @@ func (lr *lineReader) next(src io.Reader, onRead func()) (l line, ok bool, err e
 		// No newline buffered: make room, then read more.
 		if lr.r == 0 && lr.w == len(lr.buf) {
 			if !lr.inLong {
-				if n := lr.longLen(src); n > keptLongSize {
+				if n := lr.longLen(ctx, src); n > keptLongSize {
 					lr.long = make([]byte, 0, n)
 				} else {
 					if lr.kept == nil {
@@ -146,11 +151,16 @@ func (lr *lineReader) next(src io.Reader, onRead func()) (l line, ok bool, err e
 			lr.w = copy(lr.buf, lr.buf[lr.r:lr.w])
 			lr.r = 0
 		}
+		if err := ctx.Err(); err != nil {
+			return line{}, false, err
+		}
 		n, err := src.Read(lr.buf[lr.w:])
 		lr.w += n
 		lr.read += int64(n)
 		if n > 0 && onRead != nil {
-			onRead()
+			if err := onRead(); err != nil {
+				return line{}, false, err
+			}
 		}
 		if n == 0 {
 			if err == nil || errors.Is(err, io.EOF) {

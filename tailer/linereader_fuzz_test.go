@@ -2,6 +2,7 @@ package tailer
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -48,9 +49,9 @@ func FuzzLineReader(f *testing.F) {
 		want = want[:len(want)-1]
 		var off int64
 		for i, w := range want {
-			l, ok, err := lr.next(src, nil)
+			l, ok, err := lr.next(context.Background(), src, nil)
 			for !ok && err == nil && len(src.data) > 0 {
-				l, ok, err = lr.next(src, nil)
+				l, ok, err = lr.next(context.Background(), src, nil)
 			}
 			if err != nil || !ok {
 				t.Fatalf("line %d: ok %v err %v", i, ok, err)
@@ -64,7 +65,7 @@ func FuzzLineReader(f *testing.F) {
 			}
 			off = l.end
 		}
-		if l, ok, err := lr.next(src, nil); ok || err != nil {
+		if l, ok, err := lr.next(context.Background(), src, nil); ok || err != nil {
 			t.Fatalf("extra line %q (err %v)", l.text, err)
 		}
 		if lr.pending() != (len(tail) > 0) {
@@ -95,10 +96,10 @@ func TestLongLineFromFileSizedOnce(t *testing.T) {
 			file bool
 		}{{"file", f, true}, {"stream", struct{ io.Reader }{bytes.NewReader(data)}, false}} {
 			lr := newLineReader(max)
-			if l, ok, err := lr.next(src.r, nil); !ok || err != nil || string(l.text) != "a" {
+			if l, ok, err := lr.next(context.Background(), src.r, nil); !ok || err != nil || string(l.text) != "a" {
 				t.Fatalf("%s: first line %q %v %v", src.name, l.text, ok, err)
 			}
-			l, ok, err := lr.next(src.r, nil)
+			l, ok, err := lr.next(context.Background(), src.r, nil)
 			want := min(size, max)
 			if !ok || err != nil || len(l.text) != want || l.size != int64(size) || l.truncated != (size > max) ||
 				l.start != 2 || l.end != int64(2+size+1) {
@@ -108,7 +109,7 @@ func TestLongLineFromFileSizedOnce(t *testing.T) {
 			if src.file && cap(l.text) > want+8<<10 { // one allocation, rounded to a page
 				t.Errorf("%s: line of %d bytes held in a buffer of %d", src.name, want, cap(l.text))
 			}
-			if l, ok, _ := lr.next(src.r, nil); !ok || string(l.text) != "b" {
+			if l, ok, _ := lr.next(context.Background(), src.r, nil); !ok || string(l.text) != "b" {
 				t.Fatalf("%s: line after the long one %q", src.name, l.text)
 			}
 			if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -137,7 +138,7 @@ func TestLongLinesShareOneBuffer(t *testing.T) {
 		}
 		lr.reset(0)
 		for i, size := range sizes {
-			l, ok, err := lr.next(f, nil)
+			l, ok, err := lr.next(context.Background(), f, nil)
 			if !ok || err != nil || len(l.text) != size || l.text[0] != 'a'+byte(i) || l.text[size-1] != 'a'+byte(i) {
 				t.Fatalf("pass %d, line %d: len %d, want %d (%v %v)", pass, i, len(l.text), size, ok, err)
 			}

@@ -17,7 +17,20 @@
 //     Truncated, and the rest of it is skipped, so memory stays bounded;
 //   - the position of a line (Line.Pos) names the file by device, inode and a
 //     fingerprint of its first line, so a restart never applies an offset to
-//     the wrong file, even after the file was compressed.
+//     the wrong file, even after the file was compressed;
+//   - only regular files are opened: a named pipe, a device or a directory at
+//     the path is an error at start-up and, if it appears later, is logged
+//     and waited out like an absent file; every loop that reads ends when
+//     the context does.
+//
+// Some installations rotate with logrotate's copytruncate instead: the file
+// is copied and then truncated in place. When the tailer finds the live file
+// truncated (shorter than what was read, or starting with another line than
+// the one it fingerprinted, which it checks after every read), it reads the
+// rest of the old content from that copy, found by fingerprint, then any
+// copies made after it, before the live file from its start (see
+// copytruncate.go); when a content's copy is gone, its unread bytes are
+// counted as lost.
 //
 // This package does not use github.com/nxadm/tail, although it is the usual Go
 // tailing library: on rotation it reopens the path before reading the old file
@@ -70,11 +83,11 @@ type Line struct {
 // Stats are counters of the tailer's work.
 type Stats struct {
 	Rotations        uint64 // switches from one generation of the log to the next
-	Truncations      uint64 // files found shorter than what was read (copytruncate)
+	Truncations      uint64 // truncations in place found (copytruncate): a file shorter than what was read, or rewritten before it was read
 	InotifyOverflows uint64
 	LagBytes         int64  // bytes of the current file not yet returned
 	LostFiles        uint64 // generations deleted before they were read to their end
-	LostBytes        uint64 // their unread bytes (a lower bound when only an old size was known)
+	LostBytes        uint64 // their unread bytes, and those of contents truncated away without a copy (a lower bound when only an old size was known)
 	Polling          bool   // true when inotify is unusable and only the poll timer wakes the tailer
 	FilesOpen        int    // log files held open (0 or 1: the tailer reads one generation at a time)
 }
@@ -104,6 +117,24 @@ type Tailer struct {
 	rotations, truncations, lostFiles, lostBytes atomic.Uint64
 	filesOpen                                    atomic.Int32 // 1 while cur is set
 
+	// trunc is a truncation in place of the live file found and not yet
+	// followed (its copy not yet looked for); liveNext is what the live file
+	// was seen to hold when the tailer went to read copies instead, what it
+	// is expected to start with when the tailer comes back to it.
+	trunc    *truncation
+	liveNext *firstLine
+	firstBuf []byte // scratch for sameFirstLine
+	// afterCopy is the copy just read to its end, whose successor is to be
+	// found; copiesRead the fingerprints of the last copies opened, which
+	// are never opened again.
+	afterCopy  *file
+	copiesRead []string
+
+	// refused is the last file found at the live path that is not a regular
+	// file and was reported, so that it is reported once.
+	refused    fileKey
+	refusedSet bool
+
 	// seen holds the backups not read yet that listings have shown, so that one
 	// deleted before it was read (pruned by lumberjack while the agent was
 	// behind) is reported with its size instead of vanishing silently.
@@ -127,15 +158,31 @@ type file struct {
 	fp      string
 	fpLen   int
 	rotSeen time.Time // when the live file was seen rotated away
+	mtime   time.Time // modification time when opened, for backups and copies
+	copy    bool      // a copy made by copytruncate
+	// first holds the bytes fingerprinted as fp once sameFirstLine read them,
+	// so that later checks compare bytes instead of hashing.
+	first   []byte
+	firstFP string
 }
 
 // New returns a tailer for cfg.Path. start is the position loaded from the
 // checkpoint (zero if none) and savedAt when it was written. New positions
-// the tailer: in the checkpointed file if it still exists, else per StartAt in
-// the live file (or, if there is none yet, at the start of the file that appears).
-func New(cfg Config, start checkpoint.Position, savedAt time.Time, log zerolog.Logger) (*Tailer, error) {
+// the tailer: in the checkpointed file if it still exists (or in the copy
+// copytruncate made of it), else per StartAt in the live file (or, if there
+// is none yet, at the start of the file that appears). It fails if the path
+// names something other than a regular file, and returns ctx.Err() if ctx
+// ends while it reads (a large file is searched, a gzipped backup verified).
+func New(ctx context.Context, cfg Config, start checkpoint.Position, savedAt time.Time, log zerolog.Logger) (*Tailer, error) {
 	path, err := resolvePath(cfg.Path, log)
 	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		err := error(newNotRegular(path, fi))
+		if path != cfg.Path {
+			err = fmt.Errorf("tail.path %s: %w", cfg.Path, err)
+		}
 		return nil, err
 	}
 	t := &Tailer{
@@ -149,7 +196,7 @@ func New(cfg Config, start checkpoint.Position, savedAt time.Time, log zerolog.L
 		timer:    time.NewTimer(cfg.PollInterval),
 	}
 	t.watch = newWatcher(t.names.dir, log)
-	if err := t.begin(); err != nil {
+	if err := t.begin(ctx); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -192,16 +239,22 @@ func (t *Tailer) Close() error {
 }
 
 // Next returns the next line, waiting for one to be written. It returns
-// ctx.Err() when ctx ends, or an error when the log cannot be read.
+// ctx.Err() when ctx ends, also in the middle of reading, or an error when
+// the log cannot be read.
 func (t *Tailer) Next(ctx context.Context) (Line, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return Line{}, err
 		}
+		if t.trunc != nil {
+			if err := t.followTruncation(ctx); err != nil {
+				return Line{}, ctxOr(ctx, err)
+			}
+		}
 		if t.cur == nil {
-			ok, err := t.openNext()
+			ok, err := t.openNext(ctx)
 			if err != nil {
-				return Line{}, err
+				return Line{}, ctxOr(ctx, err)
 			}
 			if !ok {
 				if err := t.wait(ctx); err != nil {
@@ -211,9 +264,21 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 			}
 		}
 		cur := t.cur
-		l, ok, err := t.lr.next(cur.src, t.onRead)
+		if cur.live && cur.fp == "" && t.lr.read == 0 {
+			switched, err := t.firstLook(ctx, cur)
+			if err != nil {
+				return Line{}, ctxOr(ctx, err)
+			}
+			if switched {
+				continue
+			}
+		}
+		l, ok, err := t.lr.next(ctx, cur.src, t.onRead)
+		if errors.Is(err, errRewritten) {
+			continue // follow the truncation
+		}
 		if err != nil {
-			return Line{}, fmt.Errorf("read %s: %w", cur.name, err)
+			return Line{}, ctxOr(ctx, fmt.Errorf("read %s: %w", cur.name, err))
 		}
 		if ok {
 			return t.emit(l, false)
@@ -234,12 +299,12 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 			t.finish()
 			continue
 		}
-		rotated, err := t.checkLive(cur)
+		again, err := t.checkLive(cur)
 		if err != nil {
 			return Line{}, err
 		}
-		if rotated {
-			continue // read it to its end once more, then move on
+		if again {
+			continue // rotated: read it to its end once more, then move on; or truncated
 		}
 		if err := t.wait(ctx); err != nil {
 			return Line{}, err
@@ -252,13 +317,27 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 // renaming it, so nothing completes it; other writers might.
 func (t *Tailer) rotateGrace() time.Duration { return 2 * t.cfg.PollInterval }
 
+// ctxOr returns ctx.Err() once ctx has ended, err otherwise: an error that
+// cancellation caused deep in a read is reported as the cancellation.
+func ctxOr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
 func (t *Tailer) emit(l line, partial bool) (Line, error) {
 	cur := t.cur
 	if cur.fp == "" {
-		// The first line is complete now that a line has been read.
-		fp, n, ok, err := fingerprintFile(cur.f, cur.gz)
-		if err != nil {
-			return Line{}, fmt.Errorf("fingerprint %s: %w", cur.name, err)
+		// The first line is complete now that a line has been read: the
+		// first line itself, when it is the one just read (the file may have
+		// been rewritten since), else read again from the file.
+		fp, n, ok := lineFingerprint(l)
+		if l.start != 0 || partial || !ok {
+			var err error
+			if fp, n, ok, err = fingerprintFile(cur.f, cur.gz); err != nil {
+				return Line{}, fmt.Errorf("fingerprint %s: %w", cur.name, err)
+			}
 		}
 		if ok {
 			cur.fp, cur.fpLen = fp, n
@@ -278,25 +357,33 @@ func (t *Tailer) emit(l line, partial bool) (Line, error) {
 	}, nil
 }
 
-// onRead runs after every read from the file: it keeps the lag current and,
-// while the tailer is behind (reading a backup), looks for backups deleted
-// before they could be read.
-func (t *Tailer) onRead() {
+// onRead runs after every read from the file: it keeps the lag current; for
+// the live file, it checks that the file still starts with the line
+// fingerprinted, else the file was truncated in place and written again, and
+// what was just read may belong to the new content (errRewritten, see
+// rewritten); and while the tailer is behind (reading a backup), it looks for
+// backups deleted before they could be read.
+func (t *Tailer) onRead() error {
 	cur := t.cur
 	if cur == nil {
-		return
+		return nil
 	}
+	oldSize := cur.size
 	if !cur.gz {
 		if fi, err := cur.f.Stat(); err == nil {
 			cur.size = max(cur.size, fi.Size())
 		}
 	}
 	t.lag.Store(max(cur.size-t.lr.consumed, 0))
+	if cur.live && cur.fp != "" && !t.sameFirstLine(cur) {
+		return t.rewritten(cur, oldSize)
+	}
 	if !cur.live && time.Since(t.lastScan) >= time.Second {
 		if bs, err := t.names.list(); err == nil {
 			t.noteBackups(bs)
 		}
 	}
+	return nil
 }
 
 // wait blocks until inotify reports a change in the directory, the poll
@@ -314,26 +401,25 @@ func (t *Tailer) wait(ctx context.Context) error {
 }
 
 // checkLive looks at the live file at EOF: was it truncated in place, or
-// rotated away (the path now names another file, or none)?
-func (t *Tailer) checkLive(cur *file) (rotated bool, err error) {
+// rotated away (the path now names another file, or none)? again is true
+// when there is more to read at once.
+func (t *Tailer) checkLive(cur *file) (again bool, err error) {
 	fi, err := cur.f.Stat()
 	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", cur.name, err)
 	}
+	oldSize := max(cur.size, t.lr.read)
 	cur.size = fi.Size()
 	t.lag.Store(max(fi.Size()-t.lr.consumed, 0))
 	if fi.Size() < t.lr.read {
-		t.truncations.Add(1)
-		t.log.Warn().Str("file", cur.name).Int64("size", fi.Size()).Int64("offset", t.lr.read).
-			Msg("file is shorter than what was read: truncated in place (copytruncate?); reading it again from the start")
-		if _, err := cur.f.Seek(0, io.SeekStart); err != nil {
-			return false, fmt.Errorf("seek %s: %w", cur.name, err)
-		}
-		t.lr.reset(0)
-		cur.fp, cur.fpLen = "", 0
-		return false, nil
+		return true, t.truncated(cur, oldSize, "file is shorter than what was read")
 	}
-	pfi, err := os.Stat(t.path)
+	if cur.fp != "" && !t.sameFirstLine(cur) {
+		// Truncated and written again before any of it was read, or emptied
+		// since the tailer last looked at its first line.
+		return true, t.truncated(cur, oldSize, "file no longer starts with the line it started with")
+	}
+	pfi, err := os.Stat(t.path) // stat only: whatever it names, nothing is opened here
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -392,22 +478,44 @@ func (t *Tailer) finish() {
 	if !cur.ts.IsZero() {
 		t.after = cur.ts
 	}
+	if cur.copy {
+		t.afterCopy = cur
+	}
 	t.rotations.Add(1)
 	t.lag.Store(0)
 	t.log.Debug().Str("file", cur.name).Int64("offset", t.lr.consumed).Time("rotated", cur.ts).Msg("finished file")
 }
 
 // openNext opens the generation after the last one finished: the oldest
-// backup rotated after it, else the live file. ok is false when there is
-// nothing new to open yet.
-func (t *Tailer) openNext() (ok bool, err error) {
+// backup rotated after it, else the live file; after a copy made by
+// copytruncate, the next copy (see openNewerCopy), else the live file. ok is
+// false when there is nothing new to open yet.
+func (t *Tailer) openNext(ctx context.Context) (ok bool, err error) {
+	if t.afterCopy != nil {
+		// After a copy made by copytruncate: the copies made after it, then
+		// the live file.
+		f, expect, err := t.nextCopy(ctx)
+		if err != nil {
+			return false, err
+		}
+		if f != nil {
+			t.use(f, 0)
+			return true, nil
+		}
+		if t.liveNext == nil {
+			t.liveNext = expect
+		}
+	}
 	for attempt := 0; attempt < 10; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
 		// Open the live file before listing backups: any rotation that happened
 		// before this open left a backup that the listing will show, so a
 		// generation is never skipped.
-		lf, lerr := os.Open(t.path)
-		if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
-			return false, fmt.Errorf("open %s: %w", t.path, lerr)
+		lf, lfi, err := t.openLive()
+		if err != nil {
+			return false, err
 		}
 		bs, err := t.names.list()
 		if err != nil {
@@ -429,9 +537,10 @@ func (t *Tailer) openNext() (ok bool, err error) {
 				lf.Close()
 			}
 			path, gz := next.path()
-			f, err := t.openBackup(path, gz, next.ts, 0)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // compressed or pruned meanwhile: list again
+			f, off, err := t.openBackup(ctx, path, gz, next.ts, 0)
+			var nr *notRegularError
+			if errors.Is(err, fs.ErrNotExist) || errors.As(err, &nr) {
+				continue // compressed, pruned or replaced meanwhile: list again
 			}
 			var ce *corruptGzipError
 			if errors.As(err, &ce) {
@@ -442,69 +551,105 @@ func (t *Tailer) openNext() (ok bool, err error) {
 			if err != nil {
 				return false, err
 			}
-			t.setCur(f)
+			t.use(f, off)
 			t.log.Debug().Str("file", path).Msg("reading rotated backup")
 			return true, nil
 		}
 		if lf == nil {
 			return false, nil
 		}
-		fi, err := lf.Stat()
-		if err != nil {
-			lf.Close()
-			return false, fmt.Errorf("stat %s: %w", t.path, err)
+		d, i := fileID(lfi)
+		nf := &file{f: lf, src: lf, name: t.path, key: fileKey{d, i}, live: true, size: lfi.Size()}
+		if e := t.liveNext; e != nil {
+			// Back from a copy made by copytruncate: the live file should
+			// start with the line it had when the tailer went to the copy;
+			// if not, it was truncated again meanwhile (see Next).
+			nf.fp, nf.fpLen, nf.size = e.fp, e.n, e.size
+			t.liveNext = nil
 		}
-		d, i := fileID(fi)
-		t.setCur(&file{f: lf, src: lf, name: t.path, key: fileKey{d, i}, live: true})
-		t.lr.reset(0)
+		t.use(nf, 0)
 		t.log.Debug().Str("file", t.path).Msg("following new live file")
 		return true, nil
 	}
 	return false, nil
 }
 
-// openBackup opens a rotated generation at offset (of its decompressed content).
-func (t *Tailer) openBackup(path string, gz bool, ts time.Time, offset int64) (*file, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// use makes f the file being read, from offset off of its content.
+func (t *Tailer) use(f *file, off int64) {
+	t.setCur(f)
+	t.lr.reset(off)
+}
+
+// openLive opens the live path if it names a regular file. f is nil when the
+// path names nothing, or something other than a regular file: that is logged
+// once for each such file met there and otherwise treated as an absent file,
+// so that a named pipe or a device put at the path can neither stop nor wedge
+// the tailer, which goes on waiting for a regular file.
+func (t *Tailer) openLive() (*os.File, fs.FileInfo, error) {
+	f, fi, err := openRegular(t.path)
+	var nr *notRegularError
+	switch {
+	case err == nil:
+		t.refusedSet = false
+		return f, fi, nil
+	case errors.Is(err, fs.ErrNotExist):
+		t.refusedSet = false
+		return nil, nil, nil
+	case errors.As(err, &nr):
+		if !t.refusedSet || t.refused != nr.key {
+			t.refused, t.refusedSet = nr.key, true
+			t.log.Error().Str("file", t.path).Str("reason", nr.what).
+				Msg("the audit log path names something other than a regular file: it is not opened, and the tailer waits for a regular file there")
+		}
+		return nil, nil, nil
+	default:
+		return nil, nil, err
 	}
-	fi, err := f.Stat()
+}
+
+// openBackup opens a rotated generation (a lumberjack backup, or a copy made
+// by copytruncate) at offset of its (decompressed) content, and returns the
+// offset reached, which is smaller only for a gzipped file shorter than
+// offset. A gzipped file is verified whole first (corruptGzipError). It
+// returns ctx.Err() if ctx ends while it decompresses.
+func (t *Tailer) openBackup(ctx context.Context, path string, gz bool, ts time.Time, offset int64) (*file, int64, error) {
+	f, fi, err := openRegular(path)
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("stat %s: %w", path, err)
+		return nil, 0, err
 	}
 	d, i := fileID(fi)
-	nf := &file{f: f, src: f, name: path, key: fileKey{d, i}, gz: gz, ts: ts, size: fi.Size()}
+	nf := &file{f: f, src: f, name: path, key: fileKey{d, i}, gz: gz, ts: ts, size: fi.Size(), mtime: fi.ModTime()}
 	if gz {
-		n, err := verifyGzip(f)
+		n, err := verifyGzip(ctx, f)
 		nf.size = n
 		if err != nil {
 			f.Close()
-			return nil, &corruptGzipError{path: path, size: fi.Size(), err: err}
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, 0, cerr
+			}
+			return nil, 0, &corruptGzipError{path: path, size: fi.Size(), err: err}
 		}
 		zr, err := gzip.NewReader(io.NewSectionReader(f, 0, 1<<62))
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("open gzip %s: %w", path, err)
+			return nil, 0, fmt.Errorf("open gzip %s: %w", path, err)
 		}
 		nf.src = zr
 		if offset > 0 {
-			n, err := io.CopyN(io.Discard, zr, offset)
-			if err != nil && !errors.Is(err, io.EOF) {
+			n, err := discard(ctx, zr, offset)
+			if err != nil {
 				f.Close()
-				return nil, fmt.Errorf("skip to offset %d in %s: %w", offset, path, err)
+				return nil, 0, ctxOr(ctx, fmt.Errorf("skip to offset %d in %s: %w", offset, path, err))
 			}
 			offset = n
 		}
 	} else if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("seek %s: %w", path, err)
+			return nil, 0, fmt.Errorf("seek %s: %w", path, err)
 		}
 	}
-	t.lr.reset(offset)
-	return nf, nil
+	return nf, offset, nil
 }
 
 // StartPosition returns the position the tailer started from: the
@@ -514,8 +659,8 @@ func (t *Tailer) StartPosition() (checkpoint.Position, bool) { return t.began, t
 
 // begin positions the tailer at start-up: at the checkpoint's file and offset
 // if that file still exists, else per StartAt in the live file.
-func (t *Tailer) begin() error {
-	err := t.begin1()
+func (t *Tailer) begin(ctx context.Context) error {
+	err := t.begin1(ctx)
 	if err == nil && t.cur != nil {
 		c := t.cur
 		if c.fp == "" && !c.gz {
@@ -530,7 +675,7 @@ func (t *Tailer) begin() error {
 	return err
 }
 
-func (t *Tailer) begin1() error {
+func (t *Tailer) begin1(ctx context.Context) error {
 	p := t.startPos
 	if p.IsZero() && !t.startAt.IsZero() {
 		// An earlier run started at startAt but recorded no file: read every
@@ -540,9 +685,9 @@ func (t *Tailer) begin1() error {
 		return nil
 	}
 	if p.IsZero() {
-		return t.beginFresh()
+		return t.beginFresh(ctx)
 	}
-	found, err := t.resume(p)
+	found, err := t.resume(ctx, p)
 	if err != nil || found {
 		return err
 	}
@@ -558,8 +703,8 @@ func (t *Tailer) begin1() error {
 	return nil
 }
 
-func (t *Tailer) beginFresh() error {
-	f, err := os.Open(t.path)
+func (t *Tailer) beginFresh(ctx context.Context) error {
+	f, fi, err := openRegular(t.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Everything written from now on is to be read: generations rotated
 		// before the first read are backups newer than this moment.
@@ -568,18 +713,13 @@ func (t *Tailer) beginFresh() error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("open %s: %w", t.path, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("stat %s: %w", t.path, err)
+		return err
 	}
 	var off int64
 	if t.cfg.StartAt == StartEnd {
-		if off, err = lastLineEnd(f, fi.Size()); err != nil {
+		if off, err = lastLineEnd(ctx, f, fi.Size()); err != nil {
 			f.Close()
-			return fmt.Errorf("read %s: %w", t.path, err)
+			return ctxOr(ctx, fmt.Errorf("read %s: %w", t.path, err))
 		}
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			f.Close()
@@ -587,15 +727,18 @@ func (t *Tailer) beginFresh() error {
 		}
 	}
 	d, i := fileID(fi)
-	t.setCur(&file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true})
-	t.lr.reset(off)
+	t.use(&file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true, size: fi.Size()}, off)
 	return nil
 }
 
 // resume opens the generation the checkpoint names, found by inode and
 // fingerprint among the live file and the plain backups, or by fingerprint
-// among the gzipped backups.
-func (t *Tailer) resume(p checkpoint.Position) (bool, error) {
+// among the gzipped backups; or else the copy that copytruncate made of it
+// (see openCopy).
+func (t *Tailer) resume(ctx context.Context, p checkpoint.Position) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	matches := func(path string, gz bool) bool {
 		if p.Fingerprint == "" {
 			return !gz // offset 0 of an empty file: the inode is all there is
@@ -612,21 +755,30 @@ func (t *Tailer) resume(p checkpoint.Position) (bool, error) {
 		return d == p.Dev && i == p.Inode
 	}
 	// The live file.
-	if sameInode(t.path) && matches(t.path, false) {
-		f, err := os.Open(t.path)
+	liveSame := sameInode(t.path)
+	if liveSame && matches(t.path, false) {
+		f, fi, err := openRegular(t.path)
 		if err != nil {
-			return false, fmt.Errorf("open %s: %w", t.path, err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return false, fmt.Errorf("stat %s: %w", t.path, err)
+			return false, err
 		}
 		off := p.Offset
 		if fi.Size() < off {
 			t.truncations.Add(1)
 			t.log.Warn().Str("file", t.path).Int64("size", fi.Size()).Int64("offset", off).
-				Msg("file is shorter than the checkpoint: truncated while the agent was stopped; reading it from the start")
+				Msg("file is shorter than the checkpoint: truncated while the agent was stopped; reading the rest of the old content from its copy, then the file from the start")
+			c, coff, err := t.openCopy(ctx, p.Fingerprint, p.FingerprintLen, off, nil)
+			if err != nil || c != nil {
+				f.Close()
+				if c != nil {
+					t.resumeIn(c, coff)
+				}
+				return c != nil, err
+			}
+			if lost := p.Size - p.Offset; lost > 0 {
+				t.lostBytes.Add(uint64(lost))
+				t.log.Error().Str("file", t.path).Int64("offset", p.Offset).Int64("lost_bytes_at_least", lost).
+					Msg("no copy of the truncated content was found: the events after the checkpointed offset are lost")
+			}
 			off = 0
 		}
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
@@ -634,8 +786,7 @@ func (t *Tailer) resume(p checkpoint.Position) (bool, error) {
 			return false, fmt.Errorf("seek %s: %w", t.path, err)
 		}
 		d, i := fileID(fi)
-		t.setCur(&file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true, fp: p.Fingerprint, fpLen: p.FingerprintLen})
-		t.lr.reset(off)
+		t.use(&file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true, size: fi.Size(), fp: p.Fingerprint, fpLen: p.FingerprintLen}, off)
 		t.log.Info().Str("file", t.path).Int64("offset", off).Msg("resuming from checkpoint")
 		return true, nil
 	}
@@ -654,24 +805,54 @@ func (t *Tailer) resume(p checkpoint.Position) (bool, error) {
 		default:
 			continue
 		}
-		f, err := t.openBackup(path, gz, b.ts, p.Offset)
+		f, off, err := t.openBackup(ctx, path, gz, b.ts, p.Offset)
 		if errors.Is(err, fs.ErrNotExist) && !gz {
-			return t.resume(p) // compressed just now: look again
+			return t.resume(ctx, p) // compressed just now: look again
 		}
 		var ce *corruptGzipError
 		if errors.As(err, &ce) {
 			t.skipCorrupt(ce, b.ts, p.Offset)
 			return true, nil // go on with the generations after it
 		}
+		var nr *notRegularError
+		if errors.Is(err, fs.ErrNotExist) || errors.As(err, &nr) {
+			continue
+		}
 		if err != nil {
 			return false, err
 		}
 		f.fp, f.fpLen = p.Fingerprint, p.FingerprintLen
-		t.setCur(f)
+		t.use(f, off)
 		t.log.Info().Str("file", path).Int64("offset", p.Offset).Msg("resuming from checkpoint in a rotated backup")
 		return true, nil
 	}
-	return false, nil
+	// A copy: of the live file, if the checkpoint names it and it was
+	// truncated in place while the agent was stopped (the copy has an inode
+	// of its own); or the copy the checkpoint names, if the agent was
+	// reading one (plain, it has the same inode still).
+	var key *fileKey
+	if p.Path != t.path {
+		key = &fileKey{p.Dev, p.Inode}
+	}
+	c, off, err := t.openCopy(ctx, p.Fingerprint, p.FingerprintLen, p.Offset, key)
+	if err != nil || c == nil {
+		return false, err
+	}
+	if liveSame {
+		t.truncations.Add(1)
+		t.log.Warn().Str("file", t.path).Int64("offset", p.Offset).
+			Msg("the checkpointed file was truncated in place while the agent was stopped (copytruncate?); reading the rest of the old content from its copy, then the file from the start")
+	}
+	t.resumeIn(c, off)
+	return true, nil
+}
+
+// resumeIn starts at offset off in c, a copy made by copytruncate; the live
+// file is read from its start after it.
+func (t *Tailer) resumeIn(c *file, off int64) {
+	t.liveNext = t.peekLive()
+	t.use(c, off)
+	t.log.Info().Str("file", c.name).Int64("offset", off).Msg("resuming from checkpoint in a copy made by copytruncate; the live file follows from its start")
 }
 
 // seenBackup is a backup a listing showed and that has not been read yet.
@@ -723,15 +904,11 @@ func (t *Tailer) noteBackups(bs []backup) {
 // contentSize returns a backup's size: the file size, or for .gz the
 // uncompressed size from its trailer (modulo 4 GiB, as gzip stores it).
 func contentSize(path string, gz bool) (int64, bool) {
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
 		return 0, false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, false
-	}
 	if !gz {
 		return fi.Size(), true
 	}

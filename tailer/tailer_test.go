@@ -32,7 +32,7 @@ func testConfig(t *testing.T, dir string) Config {
 
 func newTailer(t *testing.T, cfg Config, start checkpoint.Position, savedAt time.Time) *Tailer {
 	t.Helper()
-	tl, err := New(cfg, start, savedAt, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
+	tl, err := New(context.Background(), cfg, start, savedAt, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,9 @@ type tally struct {
 	distinct    int      // sequence numbers received at least once
 	frames      int
 	flagged     int          // frames flagged _parse_error or _line_truncated_bool
-	hostile     map[int]int  // copies received per hostile line
+	hostile     map[int]int  // copies received flagged, per hostile line
 	hostileCut  map[int]bool // hostile lines received flagged _line_truncated_bool
+	hostileEv   map[int]int  // copies received as events (not flagged), per hostile line
 	flaggedGood int          // flagged frames that name an event (a good event shipped as unparsable)
 	other       int          // frames that are neither
 }
@@ -81,7 +82,7 @@ var (
 
 func (tl *tally) update(frames [][]byte) {
 	if tl.hostile == nil {
-		tl.hostile, tl.hostileCut = map[int]int{}, map[int]bool{}
+		tl.hostile, tl.hostileCut, tl.hostileEv = map[int]int{}, map[int]bool{}, map[int]int{}
 	}
 	for _, f := range frames[tl.done:] {
 		tl.frames++
@@ -102,9 +103,13 @@ func (tl *tally) update(frames [][]byte) {
 			}
 			continue
 		}
-		if h := parseMarker(f, hostileKey); h >= 0 && flagged {
-			tl.hostile[h]++
-			tl.hostileCut[h] = tl.hostileCut[h] || cut
+		if h := parseMarker(f, hostileKey); h >= 0 {
+			if flagged {
+				tl.hostile[h]++
+				tl.hostileCut[h] = tl.hostileCut[h] || cut
+			} else {
+				tl.hostileEv[h]++
+			}
 			continue
 		}
 		if flagged && bytes.Contains(f, []byte("seq-")) {
@@ -114,6 +119,18 @@ func (tl *tally) update(frames [][]byte) {
 		tl.other++
 	}
 	tl.done = len(frames)
+}
+
+// hostileSeen is how many distinct hostile lines arrived, flagged or as
+// events.
+func (tl *tally) hostileSeen() int {
+	n := len(tl.hostile)
+	for h := range tl.hostileEv {
+		if tl.hostile[h] == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // received returns how many event messages arrived (copies included).
@@ -264,7 +281,7 @@ func (s *scenario) sleep(d time.Duration) {
 // complete reports whether every event (and every hostile line) written
 // so far has arrived.
 func (s *scenario) complete() bool {
-	return s.tl.distinct >= int(s.w.seq.Load()) && len(s.tl.hostile) >= int(s.w.hostileN.Load())
+	return s.tl.distinct >= int(s.w.seq.Load()) && s.tl.hostileSeen() >= int(s.w.hostileN.Load())
 }
 
 // waitComplete waits until everything written has arrived, at most timeout,
@@ -286,7 +303,7 @@ func (s *scenario) waitComplete(timeout time.Duration) error {
 		}
 		if time.Since(moved) > stall {
 			return fmt.Errorf("nothing arrived for %v: %d of %d events and %d of %d hostile lines received",
-				stall, s.tl.distinct, s.w.seq.Load(), len(s.tl.hostile), s.w.hostileN.Load())
+				stall, s.tl.distinct, s.w.seq.Load(), s.tl.hostileSeen(), s.w.hostileN.Load())
 		}
 		a := s.ag.cur()
 		if !a.running() {
@@ -294,7 +311,7 @@ func (s *scenario) waitComplete(timeout time.Duration) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("waited %v: %d of %d events and %d of %d hostile lines received",
-				timeout, s.tl.distinct, s.w.seq.Load(), len(s.tl.hostile), s.w.hostileN.Load())
+				timeout, s.tl.distinct, s.w.seq.Load(), s.tl.hostileSeen(), s.w.hostileN.Load())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

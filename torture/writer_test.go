@@ -323,15 +323,32 @@ type hostileLines struct {
 	mib1  []byte
 	mib10 []byte
 	mib64 []byte
+	bad16 []byte
 	kinds []string
 }
 
 // hostileKinds names the kinds of hostile lines, cycled through.
 var hostileKinds = []string{"1MiB", "invalid-utf8", "nul-bytes", "json-array", "kind-0", "10MiB"}
 
+// hostileOnce are hostile lines written once, at these numbers, instead of
+// the kind the cycle gives (the 64 MiB line is at big): two 16 MiB lines
+// whose user name is invalid UTF-8 (a complete event, max_line_bytes
+// long), and events with 100,000 annotations and 100,000 user.extra keys.
+// All four are valid events: they must arrive as events, not flagged.
+var hostileOnce = map[int]string{
+	3:  "16MiB-invalid-utf8",
+	4:  "16MiB-invalid-utf8",
+	9:  "100k-annotations",
+	10: "100k-user-extra",
+}
+
 func newHostileLines(big int) *hostileLines {
 	return &hostileLines{big: big, kinds: hostileKinds}
 }
+
+// event reports whether hostile line k is a valid audit event, which
+// arrives as a message that is not flagged.
+func (h *hostileLines) event(k int) bool { _, ok := hostileOnce[k]; return ok && k != h.big }
 
 // longLine is an audit event cut short, padded to size bytes with the
 // newline: valid JSON up to the cut, then the end of the object missing.
@@ -354,7 +371,51 @@ func (h *hostileLines) kind(k int) string {
 	if k == h.big {
 		return "64MiB"
 	}
+	if kind, ok := hostileOnce[k]; ok {
+		return kind
+	}
 	return h.kinds[k%len(h.kinds)]
+}
+
+// bigMap is an event whose annotations (or user.extra) hold n keys.
+func bigMap(id string, n int, extra bool) []byte {
+	b := []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"` + id +
+		`","stage":"ResponseComplete","requestURI":"/api/v1/namespaces","verb":"list","user":{"username":"hostile"`)
+	if extra {
+		b = append(b, `,"extra":{`...)
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = fmt.Appendf(b, `"x%06d":["v"]`, i)
+		}
+		b = append(b, "}},"...)
+	} else {
+		b = append(b, "},"...)
+	}
+	b = append(b, `"sourceIPs":["10.0.0.1"],"responseStatus":{"code":200}`...)
+	if !extra {
+		b = append(b, `,"annotations":{`...)
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = fmt.Appendf(b, `"k%06d":"v"`, i)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "}\n"...)
+}
+
+// invalidUTF8Line is a complete event of size bytes with its newline,
+// whose user name is all bytes that are not UTF-8.
+func invalidUTF8Line(size int) []byte {
+	head := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"HOSTILE_000000","stage":"ResponseComplete","verb":"get","user":{"username":"`
+	tail := `"},"sourceIPs":["10.0.0.1"]}` + "\n"
+	b := make([]byte, 0, size)
+	b = append(b, head...)
+	b = append(b, bytes.Repeat([]byte{0xff}, size-len(head)-len(tail))...)
+	return append(b, tail...)
 }
 
 func (h *hostileLines) line(k int) []byte {
@@ -375,6 +436,15 @@ func (h *hostileLines) line(k int) []byte {
 			h.mib10 = longLine(10 << 20)
 		}
 		return setMarker(h.mib10, k)
+	case "16MiB-invalid-utf8":
+		if h.bad16 == nil {
+			h.bad16 = invalidUTF8Line(16 << 20) // max_line_bytes with the newline: not cut
+		}
+		return setMarker(h.bad16, k)
+	case "100k-annotations":
+		return bigMap(id, 100_000, false)
+	case "100k-user-extra":
+		return bigMap(id, 100_000, true)
 	case "invalid-utf8":
 		return []byte("\xff\xfe" + `{"kind":"Event","auditID":"` + id + `","user":{"username":"` + "\xc3\x28\xa0\xa1\xe2\x82" + `"}}` + "\n")
 	case "nul-bytes":

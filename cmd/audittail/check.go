@@ -14,8 +14,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/pkg/audit"
@@ -65,9 +68,10 @@ func (r *checkReport) fail(what, format string, args ...any) {
 // runCheck is `audittail check`.
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	var sendTest bool
-	cfg, showVersion, err := loadConfig(args, stderr, func(fs *flag.FlagSet) {
+	set, err := loadConfig(args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&sendTest, "send-test", false, "also send one test message (not an audit event) and wait for the server to confirm it")
 	})
+	cfg := set.cfg
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -78,7 +82,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "configuration error: nothing else was checked")
 		return exitUsage
 	}
-	if showVersion {
+	if set.showVersion {
 		return exitOK
 	}
 	r.ok("configuration", "valid (endpoint %s, audit log %s, checkpoint %s)", cfg.Output.Endpoint, cfg.Tail.Path, cfg.Checkpoint.Path)
@@ -86,6 +90,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	checkAuditLog(r, cfg.Tail.Path)
 	checkCheckpoint(r, cfg.Checkpoint.Path)
 	checkToken(r, cfg)
+	checkSecurity(r, set)
 	checkEndpoint(r, cfg, sendTest)
 
 	total := r.passed + r.failed
@@ -141,7 +146,17 @@ func checkAuditLog(r *checkReport, path string) {
 		r.warn(what, "%s readable (%d bytes), but its first line is not an audit event (%v): is this the audit log?", path, fi.Size(), err)
 		return
 	}
-	r.ok(what, "%s readable (%d bytes; first event %s, %s)", path, fi.Size(), ev.AuditID, ev.Time().UTC().Format(time.RFC3339))
+	r.ok(what, "%s readable (%d bytes; first event %s, %s)", path, fi.Size(), printable(ev.AuditID), ev.Time().UTC().Format(time.RFC3339))
+}
+
+// printable is s as it is when it is text, else Go-quoted: an audit log
+// line may hold invalid UTF-8 or control characters, which are not for a
+// terminal.
+func printable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // checkCheckpoint checks the saved position can be read and that the
@@ -208,17 +223,25 @@ func checkToken(r *checkReport, cfg config.Config) {
 	if cfg.GELF.StreamFile != "" {
 		from = cfg.GELF.StreamFile
 	}
-	scheme, _, _ := strings.Cut(cfg.Output.Endpoint, "://")
-	clear := scheme == "tcp" || scheme == "udp" || scheme == "http"
 	switch {
 	case cfg.GELF.Stream == "" && ldp:
 		r.fail(what, "not set, but %s is Logs Data Platform, which routes messages by their stream token: set --stream-file", host)
 	case cfg.GELF.Stream == "":
 		r.ok(what, "not set (no _X-OVH-TOKEN: fine for a Graylog input)")
-	case clear:
-		r.warn(what, "set (%d characters, from %s), but %s:// sends it in clear text: prefer tls:// or https://", len(cfg.GELF.Stream), from, scheme)
-	default:
+	default: // a token sent in clear is reported by checkSecurity
 		r.ok(what, "set (%d characters, from %s)", len(cfg.GELF.Stream), from)
+	}
+}
+
+// checkSecurity reports what the agent warns about at start-up (see
+// securityWarnings), one warn line each, or one ok line.
+func checkSecurity(r *checkReport, set settings) {
+	fs := securityWarnings(set)
+	for _, f := range fs {
+		r.warn(f.what, "%s", f.msg)
+	}
+	if len(fs) == 0 {
+		r.ok("permissions", "the files holding secrets and the checkpoint directory are private to their owner")
 	}
 }
 
@@ -264,6 +287,7 @@ func checkEndpoint(r *checkReport, cfg config.Config, sendTest bool) {
 		r.fail("connect", "%v", err)
 		return
 	}
+	sh.RedactWith(secretsOf(cfg))
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Output.DialTimeout)
 	err = sh.Connect(ctx)
 	cancel()

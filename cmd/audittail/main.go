@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/internal/secret"
 	"github.com/audittail/audittail/pkg/config"
 	"github.com/audittail/audittail/pkg/gelf"
 	"github.com/audittail/audittail/pkg/pipeline"
@@ -58,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(args[1:], stdout, stderr)
 	}
-	cfg, showVersion, err := loadConfig(args, stderr, nil)
+	set, err := loadConfig(args, stderr, nil)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -66,7 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "audittail: %v\n", err)
 		return exitUsage
 	}
-	if showVersion {
+	cfg := set.cfg
+	if set.showVersion {
 		fmt.Fprintf(stdout, "audittail %s\n", buildVersion())
 		return exitOK
 	}
@@ -88,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	if err := serve(cfg, log, out); err != nil {
+	if err := serve(set, log, out); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			log.Error().Err(err).Msg("invalid configuration")
@@ -100,10 +102,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// settings is what the command line asks for: the configuration, and
+// where its sensitive parts came from (for the warnings of securityWarnings).
+type settings struct {
+	cfg         config.Config
+	showVersion bool
+	configFile  string      // --config, "" if none
+	tokenFrom   tokenSource // where the stream token came from
+}
+
 // loadConfig builds the configuration: defaults, then the --config file, then
 // the environment, then flags. It validates the result. extra, if not nil,
 // registers more flags (the check subcommand's) before parsing.
-func loadConfig(args []string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, bool, error) {
+func loadConfig(args []string, stderr io.Writer, extra func(*flag.FlagSet)) (settings, error) {
+	var set settings
+	cfg, err := set.load(args, stderr, extra)
+	set.cfg = cfg
+	return set, err
+}
+
+func (st *settings) load(args []string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, error) {
 	var cfg config.Config
 	name := "audittail"
 	if extra != nil {
@@ -142,21 +160,27 @@ func loadConfig(args []string, stderr io.Writer, extra func(*flag.FlagSet)) (con
 		showVersion = fs.Bool("version", false, "print the version and exit")
 	)
 	if err := fs.Parse(args); err != nil {
-		return cfg, false, err
+		return cfg, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, false, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+		return cfg, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	if *showVersion {
-		return cfg, true, nil
+		st.showVersion = true
+		return cfg, nil
 	}
 	if *configFile != "" {
 		if err := config.Load(*configFile, &cfg); err != nil {
-			return cfg, false, err
+			return cfg, err
+		}
+		st.configFile = *configFile
+		if cfg.GELF.Stream != "" {
+			st.tokenFrom = tokenConfig
 		}
 	}
 	if tok, ok := os.LookupEnv("AUDITTAIL_STREAM"); ok && tok != "" {
 		cfg.GELF.Stream, cfg.GELF.StreamFile = tok, ""
+		st.tokenFrom = tokenEnv
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -165,7 +189,7 @@ func loadConfig(args []string, stderr io.Writer, extra func(*flag.FlagSet)) (con
 	}
 	if set["start-at"] {
 		if err := cfg.Tail.StartAt.UnmarshalText([]byte(*startAt)); err != nil {
-			return cfg, false, fmt.Errorf("--start-at: %w", err)
+			return cfg, fmt.Errorf("--start-at: %w", err)
 		}
 	}
 	if set["checkpoint"] {
@@ -176,6 +200,7 @@ func loadConfig(args []string, stderr io.Writer, extra func(*flag.FlagSet)) (con
 	}
 	if set["stream"] {
 		cfg.GELF.Stream, cfg.GELF.StreamFile = *stream, ""
+		st.tokenFrom = tokenFlag
 	}
 	if set["host"] {
 		cfg.GELF.Host = *host
@@ -206,24 +231,28 @@ func loadConfig(args []string, stderr io.Writer, extra func(*flag.FlagSet)) (con
 	}
 	if set["log-format"] {
 		if err := cfg.Log.Format.UnmarshalText([]byte(*logFormat)); err != nil {
-			return cfg, false, fmt.Errorf("--log-format: %w", err)
+			return cfg, fmt.Errorf("--log-format: %w", err)
 		}
 	}
 	cfg.SetDefaults()
 	if cfg.Output.Endpoint == "" {
-		return cfg, false, errors.New("no endpoint: set --endpoint (e.g. tls://gra1.logs.ovh.com:12202, or - for standard output) or output.endpoint in the config file")
+		return cfg, errors.New("no endpoint: set --endpoint (e.g. tls://gra1.logs.ovh.com:12202, or - for standard output) or output.endpoint in the config file")
 	}
 	if cfg.GELF.StreamFile != "" {
 		tok, err := readStreamFile(cfg.GELF.StreamFile)
 		if err != nil {
-			return cfg, false, err
+			return cfg, err
 		}
 		cfg.GELF.Stream = tok
+		st.tokenFrom = tokenFile
+	}
+	if cfg.GELF.Stream == "" {
+		st.tokenFrom = tokenNone
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, false, err
+		return cfg, err
 	}
-	return cfg, false, nil
+	return cfg, nil
 }
 
 const usage = `Usage: audittail --path FILE --stream-file FILE --endpoint URL --checkpoint FILE
@@ -299,12 +328,22 @@ func buildVersion() string {
 // serve runs the agent until SIGTERM or SIGINT, then shuts down in order:
 // stop reading, wait (bounded) for the server to confirm what was sent,
 // write the checkpoint.
-func serve(cfg config.Config, log zerolog.Logger, logOut *logOutput) error {
+func serve(set settings, log zerolog.Logger, logOut *logOutput) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+
+	cfg := set.cfg
+	for _, f := range securityWarnings(set) {
+		log.Warn().Str("check", f.what).Msg(f.msg)
+	}
+	secrets := secretsOf(cfg)
+	if printsToStdout(cfg) && cfg.GELF.Stream != "" {
+		log.Info().Msg("the endpoint is standard output: messages are printed without _X-OVH-TOKEN, so that the token stays out of journald and kubectl logs")
+		cfg.GELF.Stream, cfg.GELF.StreamFile = "", ""
+	}
 
 	ckpt, err := checkpoint.Open(cfg.Checkpoint, log.With().Str("component", "checkpoint").Logger())
 	if err != nil {
@@ -321,11 +360,12 @@ func serve(cfg config.Config, log zerolog.Logger, logOut *logOutput) error {
 	if err != nil {
 		return usageError{err}
 	}
+	sh.RedactWith(secrets)
 	enc, err := newEncoder(cfg.GELF, sh, log)
 	if err != nil {
 		return usageError{err}
 	}
-	tl, err := tailer.New(cfg.Tail, start, savedAt, log.With().Str("component", "tailer").Logger())
+	tl, err := tailer.New(ctx, cfg.Tail, start, savedAt, log.With().Str("component", "tailer").Logger())
 	if err != nil {
 		return err
 	}
@@ -398,7 +438,7 @@ func serve(cfg config.Config, log zerolog.Logger, logOut *logOutput) error {
 
 	statsDone := make(chan struct{})
 	go logStats(log, pipe, tl, sh, ckpt, statsDone)
-	go reloadOnHUP(hup, statsDone, cfg, enc, logOut, log)
+	go reloadOnHUP(hup, statsDone, cfg, enc, secrets, logOut, log)
 
 	runErr := pipe.Run(ctx)
 	if errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
@@ -428,7 +468,9 @@ func serve(cfg config.Config, log zerolog.Logger, logOut *logOutput) error {
 // (after logrotate moved it) and re-reads the stream token file (token
 // rotation). Reading position and connection are untouched. A token file
 // that cannot be read or holds an invalid token keeps the current token.
-func reloadOnHUP(hup <-chan os.Signal, done <-chan struct{}, cfg config.Config, enc *gelf.Encoder, out *logOutput, log zerolog.Logger) {
+// The new token joins secrets; the old one stays there, so that neither
+// can appear in an error.
+func reloadOnHUP(hup <-chan os.Signal, done <-chan struct{}, cfg config.Config, enc *gelf.Encoder, secrets *secret.Set, out *logOutput, log zerolog.Logger) {
 	for {
 		select {
 		case <-done:
@@ -444,6 +486,7 @@ func reloadOnHUP(hup <-chan os.Signal, done <-chan struct{}, cfg config.Config, 
 		if cfg.GELF.StreamFile != "" {
 			tok, err := readStreamFile(cfg.GELF.StreamFile)
 			if err == nil {
+				secrets.Add(tok)
 				old := enc.Stream()
 				if err = enc.SetStream(tok); err == nil {
 					ev = ev.Bool("stream_token_changed", tok != old)

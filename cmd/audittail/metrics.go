@@ -143,10 +143,12 @@ func (m *metricsServer) readyz(w http.ResponseWriter, _ *http.Request) {
 // server confirming messages in time. When not, reason says why in one line.
 func readiness(s shipper.Stats, now time.Time, stall time.Duration) (ready bool, reason string) {
 	if !s.Connected {
-		if s.LastError == "" {
+		// Only the short reason: /readyz answers anyone who can reach it,
+		// and the full error (in the log) may quote what the server sent.
+		if s.LastReason == "" {
 			return false, "not connected"
 		}
-		return false, "not connected: " + oneLine(s.LastError)
+		return false, "not connected: " + s.LastReason
 	}
 	if stall > 0 && s.Unconfirmed > 0 && !s.OldestUnconfirmed.IsZero() {
 		if age := now.Sub(s.OldestUnconfirmed); age >= stall {

@@ -153,7 +153,8 @@ func TestCheckPasses(t *testing.T) {
 		regexp.MustCompile(`(?m)^ok +stream token +set \(9 characters`),
 		regexp.MustCompile(`(?m)^ok +connect +` + regexp.QuoteMeta(srv.Endpoint()) + `: TCP connection and TLS handshake succeeded`),
 		regexp.MustCompile(`(?m)^ok +test message +received by the server's TCP stack; search for check_id:([0-9a-f]{16})`),
-		regexp.MustCompile(`(?m)^all 6 checks passed$`),
+		regexp.MustCompile(`(?m)^ok +permissions +the files holding secrets and the checkpoint directory are private`),
+		regexp.MustCompile(`(?m)^all 7 checks passed$`),
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("output does not match %s:\n%s", want, out)
@@ -189,7 +190,7 @@ func TestCheckFailures(t *testing.T) {
 		out, code := runCheckCmd(t, nil, "--path", logPath, "--endpoint", srv.Endpoint(), "--ca-cert", other.CAFile,
 			"--checkpoint", filepath.Join(dir, "c.json"), "--send-test")
 		if code != 1 || !regexp.MustCompile(`(?m)^FAIL +connect +connect `+regexp.QuoteMeta(srv.Endpoint())+`: .*certificate signed by unknown authority`).MatchString(out) ||
-			!strings.Contains(out, "1 of 5 checks failed") {
+			!strings.Contains(out, "1 of 6 checks failed") {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}
 		if srv.Count() != 0 {
@@ -232,6 +233,23 @@ func TestCheckFailures(t *testing.T) {
 		out, code := string(outb), cmd.ProcessState.ExitCode()
 		if code != 1 || !regexp.MustCompile(`(?m)^FAIL +audit log +cannot list directory `+regexp.QuoteMeta(logDir)+`: .*permission denied \(uid 65534: run as root, or with CAP_DAC_READ_SEARCH as the systemd unit`).MatchString(out) {
 			t.Fatalf("exit %d:\n%s", code, out)
+		}
+	})
+	t.Run("loose files and a token in clear", func(t *testing.T) {
+		tok := filepath.Join(dir, "token")
+		os.WriteFile(tok, []byte("tok-loose-file\n"), 0o644)
+		out, code := runCheckCmd(t, nil, "--path", logPath, "--endpoint", "tcp://127.0.0.1:9", "--stream-file", tok,
+			"--checkpoint", filepath.Join(dir, "c.json"))
+		for _, want := range []*regexp.Regexp{
+			regexp.MustCompile(`(?m)^warn +endpoint +tcp:// sends the stream token and the audit trail in clear`),
+			regexp.MustCompile(`(?m)^warn +permissions +stream token file ` + regexp.QuoteMeta(tok) + ` is readable by group or others \(mode 0644\)`),
+		} {
+			if !want.MatchString(out) {
+				t.Errorf("exit %d, output does not match %s:\n%s", code, want, out)
+			}
+		}
+		if strings.Contains(out, "tok-loose-file") {
+			t.Error("the token is printed")
 		}
 	})
 	t.Run("bad configuration", func(t *testing.T) {

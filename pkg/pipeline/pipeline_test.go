@@ -114,7 +114,7 @@ func setup(t *testing.T, content string) (*Pipeline, *recorder, *marks, string, 
 	tc := tailer.Config{Path: path, PollInterval: 20 * time.Millisecond, MaxLineBytes: 1 << 20}
 	tc.SetDefaults()
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	tl, err := tailer.New(tc, checkpoint.Position{}, time.Time{}, log)
+	tl, err := tailer.New(context.Background(), tc, checkpoint.Position{}, time.Time{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestTooLargeIsEncodedAgainSmaller(t *testing.T) {
 	tc := tailer.Config{Path: path, PollInterval: 20 * time.Millisecond}
 	tc.SetDefaults()
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	tl, err := tailer.New(tc, checkpoint.Position{}, time.Time{}, log)
+	tl, err := tailer.New(context.Background(), tc, checkpoint.Position{}, time.Time{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
