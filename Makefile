@@ -54,13 +54,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLineReader$$' -fuzztime $(FUZZTIME) ./tailer
 
 # The end-to-end benchmark: the built agent ships BENCH_EVENTS generated
-# events (1.7 KB average) over tcp:// and tls://; then the live latency at
-# 5,000 events/s for 10 s and 200,000 events with 10 MiB lines in the mix,
-# over tls://; then the Go benchmarks of parse, map+encode and send, with
-# allocations.
+# events (1.7 KB average) over tcp:// and tls://; then the steady rates
+# (idle, 100, 1,000 and 5,000 events/s for STEADY_SECONDS each, written
+# through lumberjack, shipped over tls://: CPU per event, share of a core,
+# latency); the live latency at 5,000 events/s for 10 s and 200,000 events
+# with 10 MiB lines in the mix, over tls://; then the Go benchmarks of
+# parse, map+encode and send, with allocations.
 BENCH_EVENTS ?= 1000000
+STEADY_SECONDS ?= 30
 bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkEndToEnd$$' -benchtime $(BENCH_EVENTS)x -timeout 30m ./cmd/audittail
+	STEADY_SECONDS=$(STEADY_SECONDS) $(GO) test -run '^$$' -bench '^BenchmarkSteady$$' -benchtime 1x -timeout 30m ./cmd/audittail
 	$(GO) test -run '^$$' -bench '^BenchmarkLiveLatency$$' -benchtime 50000x ./cmd/audittail
 	$(GO) test -run '^$$' -bench '^BenchmarkHugeLines$$' -benchtime 200000x ./cmd/audittail
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./shipper/ ./internal/auditgen/

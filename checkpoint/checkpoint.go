@@ -15,6 +15,7 @@
 package checkpoint
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,12 +105,16 @@ type Store struct {
 	loadedAt time.Time
 	existed  bool
 
-	mu      sync.Mutex
-	pos     Position
-	dirty   bool
-	writes  uint64
-	errs    uint64
-	lastErr error
+	mu     sync.Mutex
+	pos    Position
+	dirty  bool
+	writes uint64
+	errs   uint64
+
+	// marked has a value when Mark moved the position since Run last
+	// looked: Run sleeps on it, so an agent with nothing to ship does
+	// not wake up to write the same position again.
+	marked chan struct{}
 }
 
 // ErrCorrupt is wrapped by Open when the checkpoint file exists but cannot be used.
@@ -121,7 +126,7 @@ var ErrCorrupt = errors.New("checkpoint: unreadable")
 // generation, cfg.Path + ".prev", is used instead, with a warning. When
 // neither can be used, the error wraps ErrCorrupt and says how to recover.
 func Open(cfg Config, log zerolog.Logger) (*Store, error) {
-	s := &Store{cfg: cfg, log: log}
+	s := &Store{cfg: cfg, log: log, marked: make(chan struct{}, 1)}
 	dir := filepath.Dir(cfg.Path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create checkpoint directory %s: %w", dir, err)
@@ -275,11 +280,18 @@ func (s *Store) Init(p Position) error {
 // next Flush. Callers mark positions in the order of the file.
 func (s *Store) Mark(p Position) {
 	s.mu.Lock()
-	if p != s.pos {
+	moved := p != s.pos
+	if moved {
 		s.pos = p
 		s.dirty = true
 	}
 	s.mu.Unlock()
+	if moved {
+		select {
+		case s.marked <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Position returns the position last marked (or loaded).
@@ -331,26 +343,42 @@ func (s *Store) Flush() error {
 	return nil
 }
 
-// Run flushes every FlushInterval until done is closed. Write errors are
-// logged (once per distinct error) and retried on the next tick.
-func (s *Store) Run(done <-chan struct{}) {
-	t := time.NewTicker(s.cfg.FlushInterval)
+// Run writes the marked position to disk until ctx ends, then returns
+// ctx.Err() (Close writes the last position). It writes at most once per
+// FlushInterval, and only after the position moved: an agent with nothing
+// to ship does not wake up. Write errors are logged (once per distinct
+// error) and retried FlushInterval later.
+func (s *Store) Run(ctx context.Context) error {
+	t := time.NewTimer(s.cfg.FlushInterval)
+	t.Stop()
 	defer t.Stop()
 	var last string
 	for {
 		select {
-		case <-done:
-			return
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.marked:
+		}
+		// Let the position move on for FlushInterval: one write for all
+		// the marks of that time.
+		t.Reset(s.cfg.FlushInterval)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-t.C:
-			if err := s.Flush(); err != nil {
-				if err.Error() != last {
-					s.log.Error().Err(err).Msg("checkpoint write failed; will retry (is the disk full or read-only?)")
-					last = err.Error()
-				}
-			} else if last != "" {
-				s.log.Info().Msg("checkpoint write recovered")
-				last = ""
+		}
+		if err := s.Flush(); err != nil {
+			if err.Error() != last {
+				s.log.Error().Err(err).Msg("checkpoint write failed; will retry (is the disk full or read-only?)")
+				last = err.Error()
 			}
+			select { // try again after FlushInterval
+			case s.marked <- struct{}{}:
+			default:
+			}
+		} else if last != "" {
+			s.log.Info().Msg("checkpoint write recovered")
+			last = ""
 		}
 	}
 }

@@ -1,11 +1,13 @@
 package checkpoint
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -320,4 +322,52 @@ func TestRead(t *testing.T) {
 	if _, err := Read(cfg.Path); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), cfg.Path) {
 		t.Fatalf("Read with both generations unreadable: %v", err)
 	}
+}
+
+// TestRunWritesOnlyWhenMoved runs the writer on fake time: no write while
+// the position does not move, one write per FlushInterval however many
+// marks come in it, and a mark after a quiet spell is written FlushInterval
+// later.
+func TestRunWritesOnlyWhenMoved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Config{Path: filepath.Join(t.TempDir(), "ckpt.json"), FlushInterval: time.Second}
+		s, err := Open(cfg, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if w := s.Stats().Writes; w != 0 {
+			t.Fatalf("%d writes with nothing marked", w)
+		}
+		p := Position{Path: "/a", Inode: 1, Fingerprint: "f", FingerprintLen: 1}
+		for i := range 50 { // 2.5 s of marks, every 50 ms
+			p.Offset = int64(i + 1)
+			s.Mark(p)
+			time.Sleep(50 * time.Millisecond)
+		}
+		synctest.Wait()
+		if w := s.Stats().Writes; w < 2 || w > 3 {
+			t.Fatalf("%d writes for 2.5 s of marks, want one per second", w)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		w := s.Stats().Writes
+		if got, err := Read(cfg.Path); err != nil || got.Position != p {
+			t.Fatalf("on disk %+v, %v; want the last mark %+v", got.Position, err, p)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if s.Stats().Writes != w {
+			t.Fatalf("writes went on without marks: %d then %d", w, s.Stats().Writes)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v", err)
+		}
+	})
 }

@@ -96,7 +96,7 @@ func TestSendAllocations(t *testing.T) {
 		if seq, err = s.Send(t.Context(), msg); err != nil {
 			t.Fatal(err)
 		}
-		s.confirm(seq) // as the ack goroutine would
+		s.win.confirm(seq) // as the ack goroutine would
 	}
 	for range 1000 { // grow the window's slices once
 		send()

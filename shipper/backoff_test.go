@@ -101,7 +101,7 @@ func TestReconnectBackoffAndResend(t *testing.T) {
 		const minD, maxD = 100 * time.Millisecond, time.Second
 		s, conf := newShipper(t, Config{Endpoint: "tcp://127.0.0.1:1", BackoffMin: minD, BackoffMax: maxD})
 		d := &pipeDialer{s: s, failures: 6, peers: make(chan net.Conn, 1)}
-		s.dial = d.dial
+		s.tr.(*streamTransport).dial = d.dial
 		ctx, cancel := context.WithCancel(t.Context())
 		runDone := make(chan error, 1)
 		go func() { runDone <- s.Run(ctx) }()
@@ -129,8 +129,9 @@ func TestReconnectBackoffAndResend(t *testing.T) {
 			t.Errorf("stats before the grace period: %+v", st)
 		}
 
-		// Confirmation comes confirmGrace after the flush.
-		time.Sleep(confirmGrace + pollMax)
+		// Confirmation comes confirmGrace after the flush, and lazyConfirm
+		// later when no other flush looks before.
+		time.Sleep(confirmGrace + lazyConfirm + pollMax)
 		synctest.Wait()
 		if st := s.Stats(); st.Confirmed != 3 || conf.Last() != 3 {
 			t.Fatalf("after the grace period: %+v, last onConfirm %d", st, conf.Last())
@@ -158,7 +159,7 @@ func TestReconnectBackoffAndResend(t *testing.T) {
 		if got := readFrames(t, peer2, 3); got[0] != "m4" || got[1] != "m5" || got[2] != "m6" {
 			t.Fatalf("frames after reconnect %q, want m4 m5 m6", got)
 		}
-		time.Sleep(confirmGrace + pollMax)
+		time.Sleep(confirmGrace + lazyConfirm + pollMax)
 		synctest.Wait()
 		st := s.Stats()
 		if st.Confirmed != 6 || st.Resent != 2 || st.Reconnects != 1 {
@@ -183,7 +184,7 @@ func TestCloseStopsBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, conf := newShipper(t, Config{Endpoint: "tcp://127.0.0.1:1", BackoffMin: time.Second, BackoffMax: 10 * time.Second})
 		d := &pipeDialer{s: s, failures: 1 << 30, peers: make(chan net.Conn, 1)}
-		s.dial = d.dial
+		s.tr.(*streamTransport).dial = d.dial
 		runDone := make(chan error, 1)
 		go func() { runDone <- s.Run(t.Context()) }()
 		for range 5 {

@@ -17,14 +17,13 @@ import (
 
 // Defaults applied by [Config.SetDefaults] to zero fields.
 const (
-	DefaultTLSPort       = 12202 // LDP GELF TCP+TLS input
-	DefaultTCPPort       = 2202  // LDP GELF plain TCP input
-	DefaultDialTimeout   = 10 * time.Second
-	DefaultWriteTimeout  = 30 * time.Second
-	DefaultBackoffMin    = 500 * time.Millisecond
-	DefaultBackoffMax    = 30 * time.Second
-	DefaultFlushInterval = 10 * time.Millisecond
-	DefaultWindowBytes   = 16 << 20
+	DefaultTLSPort      = 12202 // LDP GELF TCP+TLS input
+	DefaultTCPPort      = 2202  // LDP GELF plain TCP input
+	DefaultDialTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+	DefaultBackoffMin   = 500 * time.Millisecond
+	DefaultBackoffMax   = 30 * time.Second
+	DefaultWindowBytes  = 16 << 20
 
 	DefaultUDPPort      = 2202 // LDP GELF UDP input
 	DefaultChunkSize    = 1420 // UDP datagram size, header included: fits a 1500-byte MTU (gelf-rb's "WAN")
@@ -61,7 +60,7 @@ type Config struct {
 	WriteTimeout  time.Duration `yaml:"write_timeout"`   // deadline of every write; also TCP_USER_TIMEOUT on Linux; default 30s
 	BackoffMin    time.Duration `yaml:"backoff_min"`     // first reconnect delay; default 500ms
 	BackoffMax    time.Duration `yaml:"backoff_max"`     // reconnect delay cap; default 30s
-	FlushInterval time.Duration `yaml:"flush_interval"`  // max time a written message waits in the buffer; default 10ms
+	FlushInterval time.Duration `yaml:"flush_interval"`  // how long written messages may wait in the buffer for more; default 0: each batch is written at once
 	WindowBytes   int           `yaml:"window_bytes"`    // replay window bound (bytes of unconfirmed messages); default 16 MiB, minimum 1 MiB; also bounds throughput to about window_bytes per 25 ms
 
 	// Compression of udp:// payloads (gzip, the GELF default; zlib; none)
@@ -144,9 +143,6 @@ func (c *Config) SetDefaults() {
 	}
 	if c.BackoffMax == 0 {
 		c.BackoffMax = DefaultBackoffMax
-	}
-	if c.FlushInterval == 0 {
-		c.FlushInterval = DefaultFlushInterval
 	}
 	if c.WindowBytes == 0 {
 		c.WindowBytes = DefaultWindowBytes

@@ -17,8 +17,8 @@ func TestSetDefaults(t *testing.T) {
 	want := Config{
 		DialTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 		BackoffMin: 500 * time.Millisecond, BackoffMax: 30 * time.Second,
-		FlushInterval: 10 * time.Millisecond, WindowBytes: 16 << 20,
-		ChunkSize: 1420, HTTPMaxBodyBytes: 65536,
+		WindowBytes: 16 << 20,
+		ChunkSize:   1420, HTTPMaxBodyBytes: 65536,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("SetDefaults: %+v, want %+v", c, want)

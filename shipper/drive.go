@@ -6,72 +6,50 @@ import (
 	"time"
 )
 
-// linkError is a failure of the current connection (as opposed to the end
-// of the driving context).
-type linkError struct{ err error }
-
-func (e *linkError) Error() string { return e.err.Error() }
-func (e *linkError) Unwrap() error { return e.err }
-
-// failure wraps a write error as a *linkError. When the link already
-// failed (watch saw the peer go away and closed the socket under the
-// write), that first cause is the better explanation.
-func (l *link) failure(err error) *linkError {
-	if l.isDead() {
-		return &linkError{l.deadErr}
-	}
-	return &linkError{err}
+// transport is what differs between the families of endpoints: how a
+// message is framed, how the server is reached, and what confirms a
+// message. Its methods are called by the owner of the Shipper (the
+// goroutine holding the owner token), but frame and maxMessageBytes, which
+// any goroutine may call.
+type transport interface {
+	// frame checks msg and says what the window keeps for it (see framed).
+	frame(msg []byte) (framed, error)
+	// maxMessageBytes is Shipper.MaxMessageBytes.
+	maxMessageBytes() int
+	// connect makes one connection attempt, for Shipper.Connect, and keeps
+	// the connection; it reports errors as connectError does.
+	connect(ctx context.Context) error
+	// drive moves frames from the window to the server, reconnecting and
+	// retrying as needed, until ctx ends (ctx.Err()) or Close was called
+	// and the window is drained (nil).
+	drive(ctx context.Context) error
+	// shut releases the connection, gracefully (a TLS close_notify) when
+	// everything was confirmed.
+	shut(graceful bool)
 }
 
-// drive is the owner's loop. It returns nil once Close was called and the
-// window is drained (the link is then closed gracefully), or ctx.Err().
-// The caller holds the owner token.
-func (s *Shipper) drive(ctx context.Context) error {
+// newTransport returns the transport of s's endpoint.
+func newTransport(s *Shipper) transport {
 	switch {
 	case s.ep.scheme == "udp":
-		return s.driveUDP(ctx)
+		return &udpTransport{s: s}
 	case s.ep.isHTTP():
-		return s.driveHTTP(ctx)
+		return newHTTPTransport(s)
+	case s.ep.scheme == StdoutEndpoint:
+		return newStdoutTransport(s)
 	}
-	for {
-		if s.drainedAfterClose() {
-			s.finishLink()
-			return nil
-		}
-		if s.link == nil {
-			if err := s.connect(ctx, s.openLink); err != nil {
-				return err
-			}
-			continue
-		}
-		err := s.pump(ctx)
-		var le *linkError
-		if errors.As(err, &le) {
-			if ctx.Err() != nil { // most likely our own interruption of a write
-				s.log.Debug().Err(le.err).Msg("connection dropped while stopping")
-				s.dropLink(false)
-				return ctx.Err()
-			}
-			s.linkLost(le.err)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return &streamTransport{s: s, dial: s.dialNet}
 }
 
-// connect calls open until it succeeds, waiting backoffDelay between
-// attempts once something failed. open dials and, on success, installs
-// the connection (a TCP/TLS link, or the UDP socket). connect returns nil
-// with nothing installed when Close was called and the window is empty
-// (nothing left to send).
-func (s *Shipper) connect(ctx context.Context, open func(context.Context) error) error {
+// connectLoop calls open until it succeeds, waiting backoffDelay between
+// attempts once something failed. It returns nil with nothing opened when
+// Close was called and the window is empty (nothing left to send).
+func (s *Shipper) connectLoop(ctx context.Context, open func(context.Context) error) error {
 	for {
 		if err := s.backoff(ctx); err != nil {
 			return err
 		}
-		if s.drainedAfterClose() {
+		if s.win.drained() {
 			return nil
 		}
 		s.down.attempts++
@@ -90,15 +68,6 @@ func (s *Shipper) connect(ctx context.Context, open func(context.Context) error)
 		s.setLastErr(err)
 		s.logFailure(err, "cannot connect; retrying")
 	}
-}
-
-// openLink dials a TCP/TLS connection (or the stdout writer) and installs it.
-func (s *Shipper) openLink(ctx context.Context) error {
-	l, err := s.dial(ctx)
-	if err == nil {
-		s.useLink(l)
-	}
-	return err
 }
 
 // backoff waits before the next attempt when the last one failed.
@@ -121,11 +90,21 @@ func (s *Shipper) sleep(ctx context.Context, d time.Duration) error {
 			return ctx.Err()
 		case <-t.C:
 			return nil
-		case <-s.wake:
-			if s.drainedAfterClose() {
+		case <-s.win.wake:
+			if s.win.drained() {
 				return nil
 			}
 		}
+	}
+}
+
+// idle waits for new frames, Close, or the end of ctx.
+func (s *Shipper) idle(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.win.wake:
+		return nil
 	}
 }
 
@@ -161,19 +140,14 @@ func rootCause(err error) string {
 	}
 }
 
-// useLink installs a new connection: everything unconfirmed will be written
-// again on it, in order. During an outage the recovery is logged once the
-// new connection confirmed something (or right away if nothing is waiting),
-// so a server that accepts and then drops every connection is not reported
-// as recovered.
-func (s *Shipper) useLink(l *link) {
-	s.mu.Lock()
-	l.sentSeq = s.confirmed
-	unconfirmed := s.lastSeq - s.confirmed
-	s.connected = true
-	s.mu.Unlock()
-	s.link = l
-	l.startAck(s.confirm)
+// connectedOnce records a new connection: the reconnect count, and the
+// end of an outage in the log; unconfirmed is how many messages wait to be
+// written again on it. During an outage of a stream connection the
+// recovery is logged once the connection confirmed something (or right
+// away if nothing is waiting), so a server that accepts and then drops
+// every connection is not reported as recovered.
+func (s *Shipper) connectedOnce(unconfirmed uint64) {
+	s.setConnected(true)
 	s.connections++
 	if s.connections > 1 {
 		s.reconnects.Add(1)
@@ -198,7 +172,7 @@ func (s *Shipper) useLink(l *link) {
 func (s *Shipper) recovered() {
 	o := &s.down
 	verb := "reconnected"
-	if s.connections == 1 {
+	if s.connections <= 1 {
 		verb = "connected"
 	}
 	took := o.upAt.Sub(o.start).Round(time.Millisecond)
@@ -207,156 +181,45 @@ func (s *Shipper) recovered() {
 	*o = outage{}
 }
 
-// dropLink stops the current link's ack goroutine, closes the connection
-// (with a TLS close_notify if graceful) and forgets the link.
-func (s *Shipper) dropLink(graceful bool) {
-	l := s.link
-	l.shutdown()
-	if graceful {
-		if err := l.closeGracefully(); err != nil {
-			s.log.Debug().Err(err).Msg("closing drained connection")
-		}
-	} else {
-		l.kill()
+// progressed records a successful write or request of a transport that
+// learns of delivery at once (udp://, http(s)://): an outage ends, and
+// every message up to last is confirmed.
+func (s *Shipper) progressed(last uint64) {
+	s.fails = 0
+	s.setConnected(true)
+	if !s.down.start.IsZero() {
+		s.down.upAt = time.Now()
+		s.recovered()
 	}
-	s.link = nil
-	s.mu.Lock()
-	s.connected = false
-	s.mu.Unlock()
+	s.win.confirm(last)
 }
 
-// linkLost closes a failed connection and starts an outage.
-func (s *Shipper) linkLost(err error) {
-	if s.link.progress.Load() { // it worked for a while: start the backoff over
-		s.fails = 0
-	}
-	s.dropLink(false)
+// attemptFailed records a failed write or request (udp://, http(s)://):
+// it starts or extends an outage and logs it once.
+func (s *Shipper) attemptFailed(err error, msg string) {
 	s.fails++
-	s.setLastErr(err)
+	s.down.attempts++
+	s.setConnected(false)
 	if s.down.start.IsZero() {
 		s.down.start = time.Now()
 	}
-	s.logFailure(err, "connection lost; reconnecting and re-sending unconfirmed messages")
+	s.setLastErr(err)
+	s.logFailure(err, msg)
 }
 
-// finishLink closes the link after the window was drained.
-func (s *Shipper) finishLink() {
-	s.finished = true
-	if s.link == nil {
+// noteWritten counts the frames first..first+n-1, written now, as re-sends
+// when they were written before. Writes never overlap (the owner token, or
+// a link's wmu), but may come from a sender (see writeNow): maxWritten is
+// atomic for that.
+func (s *Shipper) noteWritten(first uint64, n int) {
+	if n <= 0 {
 		return
 	}
-	s.dropLink(true)
-	s.log.Info().Msg("all messages confirmed; connection closed")
-}
-
-// pump writes and flushes on the current link until the link fails
-// (*linkError), ctx ends (ctx.Err()), or Close was called and the window is
-// drained (nil). The link's ack goroutine confirms meanwhile.
-func (s *Shipper) pump(ctx context.Context) error {
-	l := s.link
-	interrupted := make(chan struct{})
-	stopInterrupt := context.AfterFunc(ctx, func() {
-		defer close(interrupted)
-		l.interrupt()
-	})
-	defer func() {
-		if !stopInterrupt() {
-			<-interrupted
-		}
-	}()
-	flushTimer := time.NewTimer(time.Hour)
-	defer flushTimer.Stop()
-
-	for {
-		// Write what is pending, a bounded batch at a time.
-		batch, first := s.pending(l.sentSeq, s.batch[:0])
-		for i, f := range batch {
-			seq := first + uint64(i)
-			if err := l.writeFrame(f, seq); err != nil {
-				clear(batch)
-				return l.failure(err)
-			}
-			if seq <= s.maxWritten {
-				s.resent.Add(1)
-			} else {
-				s.maxWritten = seq
-			}
-		}
-		full := len(batch) == batchFrames
-		clear(batch)
-		s.batch = batch[:0]
-		if !s.down.start.IsZero() && l.progress.Load() {
-			s.recovered()
-		}
-
-		// Flush when due; when closing, right away.
-		if l.bw.Buffered() > 0 && (s.isClosed() || time.Since(l.firstUnflushed) >= s.cfg.FlushInterval) {
-			if err := l.flush(); err != nil {
-				return l.failure(err)
-			}
-		}
-		if s.drainedAfterClose() {
-			return nil
-		}
-
-		if full { // more may be pending: only check for an interruption
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-l.dead:
-				return &linkError{l.deadErr}
-			default:
-				continue
-			}
-		}
-
-		// Sleep until the flush is due or something happens (a new
-		// message, a confirmation, Close).
-		var flushC <-chan time.Time
-		if l.bw.Buffered() > 0 {
-			flushTimer.Reset(max(time.Until(l.firstUnflushed.Add(s.cfg.FlushInterval)), 0))
-			flushC = flushTimer.C
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.dead:
-			return &linkError{l.deadErr}
-		case <-s.wake:
-		case <-flushC:
-		}
-		flushTimer.Stop()
+	last := first + uint64(n) - 1
+	if prev := s.maxWritten.Load(); first <= prev {
+		s.resent.Add(min(prev, last) - first + 1)
 	}
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
+	if last > s.maxWritten.Load() {
+		s.maxWritten.Store(last)
 	}
-	return "s"
-}
-
-// connectOnce is Connect for udp:// (open the socket) and http(s)://
-// (probe the server), with the same error reporting as a TCP connect.
-func (s *Shipper) connectOnce(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.abortCtx, cancel)
-	defer stop()
-	if s.ep.scheme == "udp" {
-		err := s.openUDP(ctx) // logs that the socket is ready
-		if err != nil {
-			err = s.connectError(err)
-			s.setLastErr(err)
-		}
-		return err
-	}
-	if err := s.probeHTTP(ctx); err != nil {
-		err = s.connectError(err)
-		s.setLastErr(err)
-		return err
-	}
-	s.setConnected(true)
-	s.log.Info().Msg("connected")
-	return nil
 }

@@ -65,9 +65,11 @@ func (e *HTTPStatusError) Error() string {
 	return msg + e.hint
 }
 
-// httpLink is the HTTP client and its scratch buffers. Only the owner of
-// the Shipper uses it.
-type httpLink struct {
+// httpTransport is http:// and https://: the HTTP client and its scratch
+// buffers. Only the owner of the Shipper uses it, but for frame and
+// maxMessageBytes.
+type httpTransport struct {
+	s         *Shipper
 	client    *http.Client
 	transport *http.Transport
 	url       string
@@ -75,11 +77,10 @@ type httpLink struct {
 	gzip      bool
 	gz        *gzip.Writer
 	body      bytes.Buffer
-	maxBulk   int      // messages per request; halved after a 413, back to the maximum after a success
-	redact    redactor // see Shipper.RedactWith
+	maxBulk   int // messages per request; halved after a 413, back to the maximum after a success
 }
 
-func (s *Shipper) newHTTPLink() *httpLink {
+func newHTTPTransport(s *Shipper) *httpTransport {
 	dialer := &net.Dialer{
 		Timeout:   s.cfg.DialTimeout,
 		KeepAlive: keepAlive,
@@ -94,7 +95,8 @@ func (s *Shipper) newHTTPLink() *httpLink {
 		MaxIdleConnsPerHost:   1, // one request at a time
 		DisableCompression:    true,
 	}
-	h := &httpLink{
+	h := &httpTransport{
+		s:         s,
 		transport: tr,
 		client: &http.Client{
 			Transport: tr,
@@ -106,7 +108,6 @@ func (s *Shipper) newHTTPLink() *httpLink {
 		headers: http.Header{},
 		gzip:    s.cfg.Compression != CompressNone,
 		maxBulk: httpMaxBulkCount,
-		redact:  s.redact,
 	}
 	if !s.cfg.HTTPBulk {
 		h.maxBulk = 1
@@ -122,10 +123,28 @@ func (s *Shipper) newHTTPLink() *httpLink {
 	return h
 }
 
+// frame checks msg: a message and a newline (the bulk separator) go into
+// the window, and a message over HTTPMaxBodyBytes-1 is a *TooLargeError.
+func (h *httpTransport) frame(msg []byte) (framed, error) {
+	s := h.s
+	if len(msg) == 0 {
+		return framed{}, fmt.Errorf("%w: empty", ErrInvalidMessage)
+	}
+	if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+		return framed{}, fmt.Errorf("%w: delimiter byte %q at offset %d", ErrInvalidMessage, '\n', i)
+	}
+	if len(msg) > s.cfg.HTTPMaxBodyBytes-1 {
+		return framed{}, &TooLargeError{Endpoint: s.ep.String(), Size: len(msg), Limit: s.cfg.HTTPMaxBodyBytes - 1}
+	}
+	return framed{msg: msg, delim: '\n'}, nil
+}
+
+func (h *httpTransport) maxMessageBytes() int { return h.s.cfg.HTTPMaxBodyBytes - 1 }
+
 // post sends frames (each a message and a newline) in one request and
 // returns the bytes of the body sent. A nil error means the server answered
 // 2xx.
-func (h *httpLink) post(ctx context.Context, frames [][]byte, timeout time.Duration) (int, error) {
+func (h *httpTransport) post(ctx context.Context, frames [][]byte, timeout time.Duration) (int, error) {
 	h.body.Reset()
 	var w io.Writer = &h.body
 	if h.gzip {
@@ -167,7 +186,7 @@ func (h *httpLink) post(ctx context.Context, frames [][]byte, timeout time.Durat
 		URL:        h.url,
 		StatusCode: resp.StatusCode,
 		Status:     statusText(resp.StatusCode),
-		Body:       bodySnippet(snippet, h.redact),
+		Body:       bodySnippet(snippet, h.s.redact),
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Messages:   len(frames),
 	}
@@ -248,14 +267,15 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return min(max(d, 0), maxRetryAfter)
 }
 
-// httpBatch takes the frames of the next request from the window: the
+// batch takes the frames of the next request from the window: the
 // oldest unconfirmed one, and with bulk receiving the following ones while
 // the body stays within HTTPMaxBodyBytes.
-func (s *Shipper) httpBatch() ([][]byte, uint64) {
-	batch, first := s.pending(0, s.batch[:0])
+func (h *httpTransport) batch() ([][]byte, uint64) {
+	s := h.s
+	batch, first := s.win.pending(0, s.batch[:0])
 	size := 0
 	for i, f := range batch {
-		if i > 0 && (i >= s.http.maxBulk || size+len(f) > s.cfg.HTTPMaxBodyBytes) {
+		if i > 0 && (i >= h.maxBulk || size+len(f) > s.cfg.HTTPMaxBodyBytes) {
 			clear(batch[i:])
 			batch = batch[:i]
 			break
@@ -265,17 +285,26 @@ func (s *Shipper) httpBatch() ([][]byte, uint64) {
 	return batch, first
 }
 
-// driveHTTP is the owner's loop for http(s)://: one request at a time, in
-// order, each retried until the server answers 2xx.
-func (s *Shipper) driveHTTP(ctx context.Context) error {
-	if s.http == nil {
-		s.http = s.newHTTPLink()
+// connect probes the server (see probe), for Shipper.Connect.
+func (h *httpTransport) connect(ctx context.Context) error {
+	s := h.s
+	if err := h.probe(ctx); err != nil {
+		err = s.connectError(err)
+		s.setLastErr(err)
+		return err
 	}
+	s.setConnected(true)
+	s.log.Info().Msg("connected")
+	return nil
+}
+
+// drive is the owner's loop for http(s)://: one request at a time, in
+// order, each retried until the server answers 2xx.
+func (h *httpTransport) drive(ctx context.Context) error {
+	s := h.s
 	var wait time.Duration // before the next attempt, after a failure
 	for {
-		if s.drainedAfterClose() {
-			s.finished = true
-			s.closeHTTP()
+		if s.win.drained() {
 			return nil
 		}
 		if wait > 0 {
@@ -285,7 +314,7 @@ func (s *Shipper) driveHTTP(ctx context.Context) error {
 			wait = 0
 			continue // Close may have drained nothing; re-check
 		}
-		batch, first := s.httpBatch()
+		batch, first := h.batch()
 		if len(batch) == 0 {
 			s.batch = batch
 			if err := s.idle(ctx); err != nil {
@@ -293,19 +322,17 @@ func (s *Shipper) driveHTTP(ctx context.Context) error {
 			}
 			continue
 		}
-		n, err := s.http.post(ctx, batch, s.cfg.WriteTimeout)
+		n, err := h.post(ctx, batch, s.cfg.WriteTimeout)
 		s.bytesWritten.Add(uint64(n))
 		count := len(batch)
 		clear(batch)
 		s.batch = batch[:0]
 		if err == nil || ctx.Err() == nil {
-			for i := range count {
-				s.noteWritten(first + uint64(i))
-			}
+			s.noteWritten(first, count)
 		}
 		if err == nil {
 			if s.cfg.HTTPBulk {
-				s.http.maxBulk = httpMaxBulkCount
+				h.maxBulk = httpMaxBulkCount
 			}
 			s.progressed(first + uint64(count) - 1)
 			continue
@@ -316,7 +343,7 @@ func (s *Shipper) driveHTTP(ctx context.Context) error {
 		var se *HTTPStatusError
 		if errors.As(err, &se) {
 			if se.StatusCode == http.StatusRequestEntityTooLarge && count > 1 {
-				s.http.maxBulk = max(count/2, 1)
+				h.maxBulk = max(count/2, 1)
 			}
 		} else {
 			err = s.connectError(err)
@@ -332,11 +359,9 @@ func (s *Shipper) driveHTTP(ctx context.Context) error {
 	}
 }
 
-func (s *Shipper) closeHTTP() {
-	if s.http != nil {
-		s.http.transport.CloseIdleConnections()
-		s.setConnected(false)
-	}
+func (h *httpTransport) shut(bool) {
+	h.transport.CloseIdleConnections()
+	h.s.setConnected(false)
 }
 
 // probeHTTP checks that the endpoint accepts a connection and, for
@@ -344,7 +369,8 @@ func (s *Shipper) closeHTTP() {
 // request (a GELF input would log an empty message as an error). Through a
 // proxy (HTTPS_PROXY and friends) only the proxy could be reached, so
 // nothing is probed.
-func (s *Shipper) probeHTTP(ctx context.Context) error {
+func (h *httpTransport) probe(ctx context.Context) error {
+	s := h.s
 	req, _ := http.NewRequest(http.MethodPost, s.ep.scheme+"://"+s.ep.addr()+s.ep.path, nil)
 	if p, err := http.ProxyFromEnvironment(req); err == nil && p != nil {
 		s.log.Debug().Str("proxy", p.Redacted()).Msg("endpoint reached through a proxy: not probed")

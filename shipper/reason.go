@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 )
 
@@ -67,4 +69,49 @@ func Reason(err error) string {
 func isRemoteAlert(err error) bool {
 	var ne *net.OpError
 	return errors.As(err, &ne) && ne.Op == "remote error"
+}
+
+// connectError wraps a dial or handshake error with the endpoint and, for
+// the usual mistakes, a hint naming the setting to check.
+func (s *Shipper) connectError(err error) error {
+	hint := ""
+	var (
+		unknownCA x509.UnknownAuthorityError
+		badHost   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		recHdr    tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &unknownCA):
+		if s.cfg.CACert != "" {
+			hint = fmt.Sprintf(" (is ca_cert %s the CA that signed the server certificate?)", s.cfg.CACert)
+		} else {
+			hint = " (set ca_cert to the CA that signed the server certificate)"
+		}
+	case errors.As(err, &badHost):
+		hint = " (set tls_server_name if the server certificate is issued for another name)"
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		hint = " (check the server certificate dates and the local clock)"
+	case errors.As(err, &recHdr):
+		hint = " (the server does not speak TLS: is this a plain tcp:// input?)"
+	case isRemoteCertAlert(err):
+		if s.cfg.ClientCert == "" {
+			hint = " (the server may require a client certificate: set client_cert and client_key)"
+		} else {
+			hint = fmt.Sprintf(" (the server rejected client_cert %s?)", s.cfg.ClientCert)
+		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		hint = " (is the GELF input listening on that port?)"
+	}
+	return fmt.Errorf("connect %s: %w%s", s.ep, err, hint)
+}
+
+// isRemoteCertAlert reports a TLS alert from the server about our
+// certificate ("remote error: tls: certificate required", "... bad
+// certificate"). crypto/tls returns remote alerts as a *net.OpError with Op
+// "remote error" around an unexported type, so the text is all there is.
+func isRemoteCertAlert(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne) && ne.Op == "remote error" && ne.Err != nil &&
+		strings.Contains(ne.Err.Error(), "certificate")
 }

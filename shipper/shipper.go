@@ -1,13 +1,10 @@
 package shipper
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +17,8 @@ var ErrClosed = errors.New("shipper: closed")
 
 // ErrInvalidMessage is returned (wrapped) by Send for a message that would
 // corrupt the framing: empty, or containing the frame delimiter (NUL for
-// TCP/TLS, newline for stdout). Encoded GELF JSON never contains either.
+// TCP/TLS, newline for stdout and HTTP). Encoded GELF JSON never contains
+// either.
 var ErrInvalidMessage = errors.New("shipper: invalid message")
 
 // Stats is a snapshot of the shipper's counters.
@@ -49,114 +47,74 @@ type Stats struct {
 //
 // # Window and confirmation
 //
-// Every message given to Send gets the next sequence number and is appended,
-// framed (message + NUL, or + newline for stdout), to the replay window: a
-// FIFO of frames with contiguous sequence numbers Confirmed+1..Sent, guarded
-// by a mutex. Send waits on a sync.Cond while the window is full.
+// Every message given to Send (or, a batch at a time, through a Batch) gets
+// the next sequence number and is appended, framed, to the replay window
+// (see window): a FIFO of frames with contiguous sequence numbers
+// Confirmed+1..Sent. Send waits while the window is full (WindowBytes).
 //
 // One driver goroutine owns the connection (the one running Run, or Close
-// when Run is not running; an owner token serialises them). It writes the
-// frames it has not written on the current connection through a 64 KiB
-// bufio.Writer, flushing when the next frame does not fit and at the latest
-// FlushInterval after the first unflushed write. After each flush it records
-// a mark {last sequence number flushed, raw bytes written so far on this
-// connection}. A per-connection ack goroutine polls the socket (ioctl
-// SIOCOUTQ on Linux; every 2 ms, slowing to 50 ms while nothing changes) as
-// long as marks are pending: a mark whose byte count is <= written −
-// SIOCOUTQ has been acknowledged by the server's TCP stack; confirmGrace
-// (25 ms) later, if the connection is still established and nothing was
-// read from it, its frames are confirmed: removed from the window and
-// reported to onConfirm. Polling in its own goroutine keeps confirmation
-// going while the driver is blocked in a write to a slow server.
-//
-// The grace covers a server that dies with acknowledged but unread bytes in
-// its receive buffer: its kernel then answers with a RST, which arrives
-// before the grace ends if the server crashed less than the grace after
-// acknowledging (the delay of the ack and of the RST cancel out), and
-// turns the frames into re-sends. Without it the reset and server-restart
-// tests lose messages. Its cost is the memory of the frames it holds and a
-// throughput ceiling of about WindowBytes per grace plus the delays of
-// flush, acknowledgement and poll: with an 8 MiB window the 1M-event
-// benchmark stays at ~90,000 events/s (over 200 MiB/s of GELF); with the
-// default 16 MiB the window is not what limits it.
-//
-// When the connection fails (a write error or deadline, any read result)
-// the driver closes it, reconnects
-// with exponential backoff and jitter, and writes the whole window again,
-// in order, before anything newer. Delivery is therefore at least once:
-// duplicates are possible (at most one window), losses are not, within the
-// limit of what a TCP acknowledgement proves (the server kernel holds the
-// bytes; a server that crashes more than confirmGrace after the ack without
-// reading them loses them, and GELF offers nothing better).
-//
-// Outside Linux the unacknowledged count cannot be read, so a flush that
-// succeeded counts as acknowledged (see ackTracking).
-//
-// # Other transports
-//
-// The window and the confirmation callback are the same for every
-// transport; what confirms a message differs:
-//   - http(s)://: the server's 2xx answer to the request that carried it
-//     (one message per request, or several with HTTPBulk). A refused
-//     request is retried with backoff, so a confirmation is a real receipt
-//     by the input; see http.go.
-//   - udp://: the kernel accepting its datagrams. UDP gives no delivery
-//     guarantee and no way to learn of a loss; a write error (ICMP port
-//     unreachable) makes the message be retried. See udp.go.
+// when Run is not running; an owner token serialises them). It is woken
+// once per batch, writes the frames it has not written on the current
+// connection, and hands them to the server in as few writes as it can.
+// What confirms a frame depends on the transport (see transport):
+//   - tcp:// and tls://: the server's TCP stack acknowledged its bytes, and
+//     the connection was still established confirmGrace (25 ms) later with
+//     nothing read from it; an ack goroutine per connection reads the
+//     socket's unacknowledged byte count (ioctl SIOCOUTQ on Linux) on a
+//     cadence tied to the flushes and to the grace (see link.ack), so
+//     confirmation goes on while the driver is blocked in a write to a slow
+//     server. The grace covers a server that dies with acknowledged but
+//     unread bytes in its receive buffer: its kernel then answers with a
+//     RST, which arrives within the grace if the server crashed less than
+//     the grace after acknowledging, and turns the frames into re-sends.
+//     Outside Linux a flush that succeeded counts as acknowledged (see
+//     ackTracking).
 //   - stdout ("-"): the write returning.
+//   - http(s)://: the server's 2xx answer to the request that carried it;
+//     a refused request is retried with backoff. See http.go.
+//   - udp://: the kernel accepting its datagrams. UDP gives no delivery
+//     guarantee and no way to learn of a loss. See udp.go.
+//
+// Confirmed frames leave the window and are reported to onConfirm, once
+// per run of confirmations.
+//
+// When a connection fails (a write error or deadline, any read result on a
+// TCP connection) the driver closes it, reconnects with exponential
+// backoff and jitter, and writes the whole window again, in order, before
+// anything newer. Delivery is therefore at least once: duplicates are
+// possible (at most one window), losses are not, within the limit of what
+// the transport's confirmation proves.
 type Shipper struct {
-	cfg       Config
-	ep        endpoint
-	tls       *tls.Config
-	log       zerolog.Logger
-	onConfirm func(seq uint64)
-
-	// out is where stdout mode writes; tests replace it before Run.
-	out io.Writer
-	// dial opens a link; dialNet or the stdout opener, replaced in tests.
-	dial func(ctx context.Context) (*link, error)
+	cfg    Config
+	ep     endpoint
+	tls    *tls.Config
+	log    zerolog.Logger
+	win    *window
+	tr     transport
+	redact redactor // see RedactWith; nil: nothing to remove
 
 	bytesWritten atomic.Uint64
 	resent       atomic.Uint64
 	reconnects   atomic.Uint64
+	maxWritten   atomic.Uint64 // highest sequence number ever written (to count re-sends)
 
 	// owner is a token (capacity 1): the goroutine that put a value in it
-	// drives the link. All fields in the block below are owned by it.
+	// drives the transport. The fields in the block below are its own.
 	owner       chan struct{}
 	abortCtx    context.Context // done once Close gave up or finished: drivers stop
 	abort       context.CancelFunc
 	closeDone   chan struct{}
 	closeErr    error
-	link        *link
-	fails       int       // consecutive failures without confirmed progress (drives the backoff)
-	maxWritten  uint64    // highest sequence number ever written (to count re-sends)
-	connections int       // links established so far
-	down        outage    // the current outage, for logging
-	finished    bool      // the window was drained after Close and the link closed
-	batch       [][]byte  // reused by pump
-	udp         *udpLink  // udp:// only
-	http        *httpLink // http(s):// only
+	fails       int      // consecutive failures without confirmed progress (drives the backoff)
+	connections int      // connections established so far
+	down        outage   // the current outage, for logging
+	finished    bool     // the window was drained after Close and the transport shut
+	batch       [][]byte // reused by the drivers
 
-	compressors sync.Pool // *compressor, for udp:// payloads
-
-	mu         sync.Mutex
-	space      sync.Cond     // window shrank, Close, or a waiting Send's ctx ended
-	wake       chan struct{} // capacity 1: new frame or Close, for the driver
-	window     []entry       // window[head:] hold sequence numbers confirmed+1..lastSeq
-	arena      arena         // storage of the frames
-	head       int
-	winBytes   int
-	lastSeq    uint64
-	confirmed  uint64
-	closed     bool
+	mu         sync.Mutex // guards the fields below
 	connected  bool
 	lastErr    string
 	lastReason string
-
-	// redact removes secrets from text a server sent (an HTTP answer that
-	// echoes the request) before it goes into an error; nil: nothing to
-	// remove. Set before Connect and Run.
-	redact redactor
 }
 
 // redactor removes secrets from text: the stream token, which the shipper
@@ -172,18 +130,11 @@ type redactor interface {
 // Call it before Connect and Run.
 func (s *Shipper) RedactWith(r redactor) { s.redact = r }
 
-// entry is one message in the window.
-type entry struct {
-	frame  []byte
-	sentAt int64 // when Send accepted it (Unix nanoseconds)
-	pooled bool  // frame is in s.arena
-}
-
 // outage tracks a period without a working connection, for logging.
 type outage struct {
 	start    time.Time // first failure; zero: no outage
-	attempts int       // dial attempts since the last connection
-	upAt     time.Time // last successful dial
+	attempts int       // connection attempts since the last connection
+	upAt     time.Time // last successful connection
 	lastMsg  string    // root cause of the last error logged at warn level
 	lastLog  time.Time
 }
@@ -192,8 +143,8 @@ type outage struct {
 // warn level while an outage lasts.
 const repeatLog = 5 * time.Minute
 
-// batchFrames and batchBytes bound how much the driver writes between two
-// checks of the connection and the context.
+// batchFrames and batchBytes bound how much the driver takes from the
+// window at a time, between two checks of the connection and the context.
 const (
 	batchFrames = 256
 	batchBytes  = 1 << 20
@@ -202,10 +153,9 @@ const (
 // New validates cfg and returns a Shipper. It does not connect: Connect and
 // Run do. onConfirm (may be nil) is called with seq when every message with
 // a sequence number <= seq is confirmed. Calls come from a goroutine of the
-// shipper (the current connection's ack goroutine), with increasing seq,
-// never concurrently; they should return quickly and must not call Send or
-// Close (which may wait for confirmations). log gets component=shipper and
-// endpoint fields.
+// shipper, with increasing seq, never concurrently; they should return
+// quickly and must not call Send or Close (which may wait for
+// confirmations). log gets component=shipper and endpoint fields.
 func New(cfg Config, log zerolog.Logger, onConfirm func(seq uint64)) (*Shipper, error) {
 	r, err := cfg.resolve()
 	if err != nil {
@@ -216,23 +166,15 @@ func New(cfg Config, log zerolog.Logger, onConfirm func(seq uint64)) (*Shipper, 
 		ep:        r.ep,
 		tls:       r.tls,
 		log:       log.With().Str("component", "shipper").Str("endpoint", r.ep.String()).Logger(),
-		onConfirm: onConfirm,
-		out:       os.Stdout,
+		win:       newWindow(r.cfg.WindowBytes, onConfirm),
 		owner:     make(chan struct{}, 1),
 		closeDone: make(chan struct{}),
-		wake:      make(chan struct{}, 1),
-		arena:     arena{keep: r.cfg.WindowBytes / arenaBlockSize},
 	}
 	s.abortCtx, s.abort = context.WithCancel(context.Background())
-	s.space.L = &s.mu
 	if s.tls != nil {
 		s.tls.ClientSessionCache = tls.NewLRUClientSessionCache(4) // cheaper reconnects
 	}
-	if s.ep.scheme == StdoutEndpoint {
-		s.dial = func(context.Context) (*link, error) { return newStdoutLink(s.out, &s.bytesWritten), nil }
-	} else {
-		s.dial = s.dialNet
-	}
+	s.tr = newTransport(s)
 	return s, nil
 }
 
@@ -244,134 +186,111 @@ func New(cfg Config, log zerolog.Logger, onConfirm func(seq uint64)) (*Shipper, 
 // Send blocks while the window is full (WindowBytes); a message larger than
 // the window is accepted once the window is empty. It returns ctx.Err() if
 // ctx ends before the message is accepted (also when ctx is already done),
-// ErrClosed after Close, and an error wrapping ErrInvalidMessage for an
-// empty message or one containing the frame delimiter. Safe for concurrent
-// use; sequence numbers follow the order in which calls are accepted.
+// ErrClosed after Close, and Batch.Add's errors. Safe for concurrent use;
+// sequence numbers follow the order in which calls are accepted. A sender
+// of many messages uses a Batch.
 func (s *Shipper) Send(ctx context.Context, msg []byte) (uint64, error) {
-	payload, delim, err := s.frame(msg)
+	f, err := s.tr.frame(msg)
 	if err != nil {
 		return 0, err
 	}
-	size := len(payload)
-	if payload == nil {
-		size = len(msg) + 1
-	}
-
-	s.mu.Lock()
-	if err := s.waitSpace(ctx, size); err != nil {
-		s.mu.Unlock()
+	first, _, err := s.win.add(ctx, []framed{f})
+	if err != nil {
 		return 0, err
 	}
-	e := entry{frame: payload, sentAt: time.Now().UnixNano()}
-	if payload == nil {
-		e.frame, e.pooled = s.arena.take(size)
-		copy(e.frame, msg)
-		e.frame[len(msg)] = delim
-	}
-	s.window = append(s.window, e)
-	s.winBytes += size
-	s.lastSeq++
-	seq := s.lastSeq
-	s.mu.Unlock()
-	s.notify()
-	return seq, nil
+	s.win.notify()
+	return first, nil
 }
 
-// frame checks msg and says what the window keeps for it: for TCP and TLS
-// the message and its NUL delimiter; for HTTP and stdout the message and a
-// newline (the bulk and line separator), both returned as a nil payload
-// and the delimiter, for Send to copy into the arena; for UDP the
-// compressed payload.
-func (s *Shipper) frame(msg []byte) (payload []byte, delim byte, err error) {
-	if len(msg) == 0 {
-		return nil, 0, fmt.Errorf("%w: empty", ErrInvalidMessage)
+// Batch collects messages that are handed to the shipper together: the
+// window is locked and the driver woken once per batch, not once per
+// message. A Batch is not safe for concurrent use: each sender has its own
+// (NewBatch).
+type Batch struct {
+	s       *Shipper
+	frames  []framed
+	scratch [][]byte // for writeNow
+}
+
+// NewBatch returns an empty batch for s.
+func (s *Shipper) NewBatch() *Batch { return &Batch{s: s} }
+
+// Add checks one encoded GELF message and frames it for the transport. It
+// returns an error wrapping ErrInvalidMessage for an empty message or one
+// containing the frame delimiter, and a *TooLargeError for a message the
+// transport cannot carry (encode it again, smaller, and Add that); the
+// batch is then unchanged. msg must not change until Send returned: it is
+// copied then.
+func (b *Batch) Add(msg []byte) error {
+	f, err := b.s.tr.frame(msg)
+	if err != nil {
+		return err
 	}
-	if s.ep.scheme == "udp" {
-		p, err := s.udpPayload(msg)
-		return p, 0, err
+	b.frames = append(b.frames, f)
+	return nil
+}
+
+// Len is the number of messages in the batch.
+func (b *Batch) Len() int { return len(b.frames) }
+
+// Send hands the batch to the shipper, as Send does for one message, and
+// empties it. The messages get consecutive sequence numbers, first to
+// first+n-1. When ctx ends or Close is called while the batch waits for
+// room in the window, only the first n messages are accepted and err says
+// why the others are not.
+func (b *Batch) Send(ctx context.Context) (first uint64, n int, err error) {
+	first, n, err = b.s.win.add(ctx, b.frames)
+	clear(b.frames) // no reference to the caller's messages
+	b.frames = b.frames[:0]
+	if n > 0 {
+		b.s.win.notify()
 	}
-	if s.ep.scheme == StdoutEndpoint || s.ep.isHTTP() {
-		delim = '\n'
+	return first, n, err
+}
+
+// SendNow is Send for a sender about to wait for more input (a live tail
+// that read all there is): when the connection is free (tcp://, tls://,
+// stdout, with no backlog, outage or Close in progress), it also writes the
+// batch to the server itself, saving a wake-up of the driver. Run must
+// still be running: it does everything else (confirmations that need
+// waiting for, reconnects, re-sends).
+func (b *Batch) SendNow(ctx context.Context) (first uint64, n int, err error) {
+	first, n, err = b.s.win.add(ctx, b.frames)
+	clear(b.frames)
+	b.frames = b.frames[:0]
+	if n == 0 {
+		return first, n, err
 	}
-	if i := bytes.IndexByte(msg, delim); i >= 0 {
-		return nil, 0, fmt.Errorf("%w: delimiter byte %q at offset %d", ErrInvalidMessage, delim, i)
+	if st, ok := b.s.tr.(*streamTransport); ok && err == nil {
+		var done bool
+		if b.scratch, done = st.writeNow(b.scratch); done {
+			return first, n, nil
+		}
 	}
-	if s.ep.isHTTP() && len(msg) > s.cfg.HTTPMaxBodyBytes-1 {
-		return nil, 0, &TooLargeError{Endpoint: s.ep.String(), Size: len(msg), Limit: s.cfg.HTTPMaxBodyBytes - 1}
-	}
-	return nil, delim, nil
+	b.s.win.notify()
+	return first, n, err
 }
 
 // MaxMessageBytes is the size of the largest message Send accepts whatever
 // its content, or 0 when the transport sets no bound of its own (tcp://,
 // tls://, stdout) or the bound depends on how well the message compresses
 // (udp:// with compression): then Send may return a *TooLargeError.
-func (s *Shipper) MaxMessageBytes() int {
-	switch {
-	case s.ep.isHTTP():
-		return s.cfg.HTTPMaxBodyBytes - 1
-	case s.ep.scheme == "udp" && s.cfg.Compression == CompressNone:
-		return s.udpMaxPayload()
-	}
-	return 0
-}
+func (s *Shipper) MaxMessageBytes() int { return s.tr.maxMessageBytes() }
 
 // Endpoint is the normalised endpoint, as used in logs and errors.
 func (s *Shipper) Endpoint() string { return s.ep.String() }
 
-// waitSpace waits, with s.mu held, until a frame of size bytes fits in the
-// window, Close is called or ctx ends.
-func (s *Shipper) waitSpace(ctx context.Context, size int) error {
-	fits := func() bool { return s.winBytes == 0 || s.winBytes+size <= s.cfg.WindowBytes }
-	if s.closed {
-		return ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if fits() {
-		return nil
-	}
-	stop := context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		s.space.Broadcast()
-		s.mu.Unlock()
-	})
-	defer stop()
-	for !fits() {
-		if s.closed {
-			return ErrClosed
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		s.space.Wait()
-	}
-	return nil
-}
-
-// notify wakes the driver without blocking.
-func (s *Shipper) notify() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
 // Stats returns a snapshot of the counters.
 func (s *Shipper) Stats() Stats {
+	w := s.win.stats()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var oldest time.Time
-	if s.head < len(s.window) {
-		oldest = time.Unix(0, s.window[s.head].sentAt)
-	}
 	return Stats{
-		OldestUnconfirmed: oldest,
-		Sent:              s.lastSeq,
-		Confirmed:         s.confirmed,
-		Unconfirmed:       int(s.lastSeq - s.confirmed),
-		UnconfirmedBytes:  s.winBytes,
+		OldestUnconfirmed: w.oldest,
+		Sent:              w.last,
+		Confirmed:         w.confirmed,
+		Unconfirmed:       int(w.last - w.confirmed),
+		UnconfirmedBytes:  w.bytes,
 		BytesWritten:      s.bytesWritten.Load(),
 		Resent:            s.resent.Load(),
 		Reconnects:        s.reconnects.Load(),
@@ -393,9 +312,12 @@ func (s *Shipper) acquire(ctx context.Context) error {
 
 func (s *Shipper) release() { <-s.owner }
 
-// Connect dials once (TCP connect and TLS handshake) and keeps the
-// connection for Run. It returns an error naming the endpoint, the reason
-// and, for the usual mistakes, the setting to check, for example:
+// Connect makes one connection attempt and keeps the connection for Run:
+// for tcp:// and tls://, the TCP connect and TLS handshake; for udp://, the
+// socket (UDP has no handshake to check); for http(s)://, a TCP connect and
+// TLS handshake without a request. It returns an error naming the
+// endpoint, the reason and, for the usual mistakes, the setting to check,
+// for example:
 //
 //	connect tls://127.0.0.1:40000: tls: failed to verify certificate: x509: certificate signed by unknown authority (set ca_cert to the CA that signed the server certificate)
 //
@@ -403,57 +325,24 @@ func (s *Shipper) release() { <-s.owner }
 // handshake; Connect waits briefly (twice the handshake time, 100 ms to 1 s)
 // for such a rejection. Connect is meant for start-up, before Run: it waits
 // for the connection to be free while Run owns it. It does nothing for
-// stdout or when a connection is already up. For udp:// it resolves the
-// address and opens the socket (UDP has no handshake to check); for
-// http(s):// it connects and completes the TLS handshake without sending a
-// request.
+// stdout or when a connection is already up.
 func (s *Shipper) Connect(ctx context.Context) error {
 	if err := s.acquire(ctx); err != nil {
 		return err
 	}
 	defer s.release()
-	if s.finished || s.isClosed() {
+	if s.finished || s.win.isClosed() {
 		return ErrClosed
-	}
-	if s.link != nil || s.udp != nil || s.ep.scheme == StdoutEndpoint {
-		return nil
-	}
-	if s.ep.isHTTP() || s.ep.scheme == "udp" {
-		return s.connectOnce(ctx)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.abortCtx, cancel) // a timed-out Close must not wait for the dial
 	defer stop()
-	start := time.Now()
-	l, err := s.dial(ctx)
-	if err == nil && l.conn != nil {
-		if tc, ok := l.conn.(*tls.Conn); ok && tc.ConnectionState().Version >= tls.VersionTLS13 {
-			probe := min(max(2*time.Since(start), 100*time.Millisecond), time.Second)
-			t := time.NewTimer(probe)
-			select {
-			case <-l.dead:
-				err = errors.Unwrap(l.deadErr) // drop "read from <endpoint>": connectError adds it
-				if err == nil {
-					err = l.deadErr
-				}
-			case <-t.C:
-			case <-ctx.Done():
-			}
-			t.Stop()
-		}
-	}
-	if err != nil {
-		err = s.connectError(err)
-		s.setLastErr(err)
-		return err
-	}
-	s.useLink(l)
-	return nil
+	return s.tr.connect(ctx)
 }
 
 // Run drives the connection until ctx ends: it connects (with backoff),
-// writes and flushes frames, confirms them, and reconnects and re-sends the
+// writes the frames, has them confirmed, and reconnects and re-sends the
 // window after any failure. Transport errors never end Run; they are logged
 // (first failure, changes, and the recovery) and kept in Stats.LastError.
 // Send makes progress only while Run (or Close) is running.
@@ -481,6 +370,17 @@ func (s *Shipper) Run(ctx context.Context) error {
 	return err
 }
 
+// drive runs the transport's loop and, once the window is drained after
+// Close, shuts the transport.
+func (s *Shipper) drive(ctx context.Context) error {
+	err := s.tr.drive(ctx)
+	if err == nil {
+		s.finished = true
+		s.tr.shut(true)
+	}
+	return err
+}
+
 // Close stops accepting messages (Send returns ErrClosed), flushes, waits
 // until every accepted message is confirmed or ctx ends, then closes the
 // connection. If ctx ends first it stops the driver, closes the connection
@@ -490,9 +390,10 @@ func (s *Shipper) Run(ctx context.Context) error {
 // is not running (for instance because Run's ctx already ended). Later calls
 // wait for the first and return its result.
 func (s *Shipper) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	s.win.mu.Lock()
+	again := s.win.closed
+	s.win.mu.Unlock()
+	if again {
 		select {
 		case <-s.closeDone:
 			return s.closeErr
@@ -500,17 +401,14 @@ func (s *Shipper) Close(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	s.closed = true
-	s.space.Broadcast()
-	s.mu.Unlock()
-	s.notify()
+	s.win.close()
 	defer close(s.closeDone)
 
 	if err := s.acquire(ctx); err != nil {
-		// Run still owns the link and has not drained the window: stop it.
-		// Every blocking step of the driver honours the abort (writes are
-		// interrupted through their deadline), so the token comes back
-		// promptly.
+		// Run still owns the connection and has not drained the window:
+		// stop it. Every blocking step of the driver honours the abort
+		// (writes are interrupted through their deadline), so the token
+		// comes back promptly.
 		s.abort()
 		s.owner <- struct{}{}
 	}
@@ -523,12 +421,10 @@ func (s *Shipper) Close(ctx context.Context) error {
 		cancel()
 	}
 	s.abort()
-	if s.link != nil { // not drained: drop the link, the window is lost with the process
-		s.dropLink(false)
+	if !s.finished { // not drained: what is unconfirmed is lost with the process
+		s.tr.shut(false)
+		s.finished = true
 	}
-	s.closeUDP()
-	s.closeHTTP()
-	s.finished = true
 	st := s.Stats()
 	if st.Unconfirmed > 0 {
 		s.closeErr = fmt.Errorf("close %s: %d message%s (%d bytes) unconfirmed, last confirmed sequence number %d: %w",
@@ -540,20 +436,6 @@ func (s *Shipper) Close(ctx context.Context) error {
 	return s.closeErr
 }
 
-func (s *Shipper) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-// drainedAfterClose reports whether Close was called and every message
-// accepted by Send is confirmed.
-func (s *Shipper) drainedAfterClose() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed && s.confirmed == s.lastSeq
-}
-
 func (s *Shipper) setLastErr(err error) {
 	s.mu.Lock()
 	s.lastErr = err.Error()
@@ -561,53 +443,15 @@ func (s *Shipper) setLastErr(err error) {
 	s.mu.Unlock()
 }
 
-// confirm removes the frames up to seq from the window, wakes waiting
-// Sends and the driver, and calls onConfirm. Called by the ack goroutine of
-// the current link only; the driver stops it before installing the next
-// link, so calls never overlap.
-func (s *Shipper) confirm(seq uint64) {
+func (s *Shipper) setConnected(up bool) {
 	s.mu.Lock()
-	if seq <= s.confirmed {
-		s.mu.Unlock()
-		return
-	}
-	for n := seq - s.confirmed; n > 0; n-- {
-		e := &s.window[s.head]
-		s.winBytes -= len(e.frame)
-		if e.pooled {
-			s.arena.release()
-		}
-		*e = entry{}
-		s.head++
-	}
-	s.confirmed = seq
-	switch {
-	case s.head == len(s.window):
-		s.window, s.head = s.window[:0], 0
-	case s.head >= 1024 && 2*s.head >= len(s.window):
-		n := copy(s.window, s.window[s.head:])
-		clear(s.window[n:])
-		s.window, s.head = s.window[:n], 0
-	}
-	s.space.Broadcast()
+	s.connected = up
 	s.mu.Unlock()
-	s.notify() // the driver may be waiting for the window to drain
-	if s.onConfirm != nil {
-		s.onConfirm(seq)
-	}
 }
 
-// pending appends to dst the frames not yet written on a link whose last
-// written sequence number is after, and returns dst and the sequence number
-// of its first frame.
-func (s *Shipper) pending(after uint64, dst [][]byte) ([][]byte, uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	first := max(after, s.confirmed) + 1
-	size := 0
-	for i := s.head + int(first-s.confirmed-1); i < len(s.window) && len(dst) < batchFrames && size < batchBytes; i++ {
-		dst = append(dst, s.window[i].frame)
-		size += len(s.window[i].frame)
+func plural(n int) string {
+	if n == 1 {
+		return ""
 	}
-	return dst, first
+	return "s"
 }

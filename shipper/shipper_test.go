@@ -14,7 +14,7 @@ import (
 )
 
 // testDelivery sends a stream with sizes around and above the 64 KiB write
-// buffer and checks that the server got exactly the bytes sent, framed and
+// buffer and checks that the server got exactly the bytes sent, Frame and
 // in order, and that everything was confirmed.
 func testDelivery(t *testing.T, srv *gelftest.Server, cfg Config) {
 	s, conf := newShipper(t, cfg)

@@ -21,7 +21,8 @@ func TestSocketOptionsLinux(t *testing.T) {
 		t.Fatalf("Connect: %v", err)
 	}
 	defer func() { _ = s.Close(t.Context()) }()
-	raw := s.link.raw
+	lnk := s.tr.(*streamTransport).link
+	raw := lnk.raw
 	if raw == nil {
 		t.Fatal("no raw socket: confirmation would not wait for TCP acknowledgements")
 	}
@@ -59,7 +60,7 @@ func TestSocketOptionsLinux(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if s.link.written.Load() == 0 {
+	if lnk.written.Load() == 0 {
 		t.Error("the handshake bytes were not counted (the counting conn is not under TLS)")
 	}
 }

@@ -20,3 +20,8 @@ func setUserTimeout(syscall.RawConn, time.Duration) error { return nil }
 
 // unackedBytes always reports an empty send queue outside Linux.
 func unackedBytes(syscall.RawConn) (outq int, established bool, err error) { return 0, true, nil }
+
+// rawWrites is false outside Linux: countingConn writes with net.Conn.
+const rawWrites = false
+
+func rawWrite(syscall.RawConn, []byte) (int, error) { panic("rawWrite outside Linux") }

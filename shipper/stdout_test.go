@@ -30,7 +30,7 @@ func (b *syncBuffer) Bytes() []byte {
 func TestStdoutOneJSONMessagePerLine(t *testing.T) {
 	out := &syncBuffer{}
 	s, conf := newShipper(t, Config{Endpoint: "-"})
-	s.out = out
+	s.tr.(*streamTransport).out = out
 	if err := s.Connect(t.Context()); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -60,20 +61,32 @@ type compressor struct {
 	zlib *zlib.Writer
 }
 
-// udpPayload returns the datagram payload for msg: msg compressed as
-// configured, in a new slice. It returns a *TooLargeError if the payload
-// needs more than 128 chunks.
-func (s *Shipper) udpPayload(msg []byte) ([]byte, error) {
+// udpTransport is udp://: each message compressed as a whole and sent in
+// one datagram or in chunks; confirmed once the kernel took its datagrams.
+type udpTransport struct {
+	s           *Shipper
+	link        *udpLink  // the socket; nil when none
+	compressors sync.Pool // *compressor
+}
+
+// frame compresses msg as configured into a new slice, the payload the
+// window keeps. It returns a *TooLargeError if the payload needs more than
+// 128 chunks.
+func (t *udpTransport) frame(msg []byte) (framed, error) {
+	s := t.s
+	if len(msg) == 0 {
+		return framed{}, fmt.Errorf("%w: empty", ErrInvalidMessage)
+	}
 	var out []byte
 	switch s.cfg.Compression {
 	case CompressNone:
 		out = bytes.Clone(msg)
 	default:
-		c, _ := s.compressors.Get().(*compressor)
+		c, _ := t.compressors.Get().(*compressor)
 		if c == nil {
 			c = &compressor{}
 		}
-		defer s.compressors.Put(c)
+		defer t.compressors.Put(c)
 		c.buf.Reset()
 		var w io.WriteCloser
 		if s.cfg.Compression == CompressZlib {
@@ -96,14 +109,22 @@ func (s *Shipper) udpPayload(msg []byte) ([]byte, error) {
 		_ = w.Close()
 		out = bytes.Clone(c.buf.Bytes())
 	}
-	if limit := s.udpMaxPayload(); len(out) > limit {
-		return nil, &TooLargeError{Endpoint: s.ep.String(), Size: len(out), Limit: limit}
+	if limit := t.maxPayload(); len(out) > limit {
+		return framed{}, &TooLargeError{Endpoint: s.ep.String(), Size: len(out), Limit: limit}
 	}
-	return out, nil
+	return framed{payload: out}, nil
 }
 
-// udpMaxPayload is the largest payload 128 chunks carry.
-func (s *Shipper) udpMaxPayload() int { return maxChunks * (s.cfg.ChunkSize - chunkHeaderSize) }
+// maxPayload is the largest payload 128 chunks carry.
+func (t *udpTransport) maxPayload() int { return maxChunks * (t.s.cfg.ChunkSize - chunkHeaderSize) }
+
+// maxMessageBytes bounds a message only when it is sent uncompressed.
+func (t *udpTransport) maxMessageBytes() int {
+	if t.s.cfg.Compression == CompressNone {
+		return t.maxPayload()
+	}
+	return 0
+}
 
 // udpLink is the UDP socket and its chunk buffer. Only the owner uses it.
 type udpLink struct {
@@ -112,10 +133,11 @@ type udpLink struct {
 	buf       []byte // one datagram
 }
 
-// dialUDP resolves the endpoint and opens a connected UDP socket. There is
+// dial resolves the endpoint and opens a connected UDP socket. There is
 // no handshake: a server that is down shows up only as a failed later
 // write (ICMP port unreachable), if at all.
-func (s *Shipper) dialUDP(ctx context.Context) (*udpLink, error) {
+func (t *udpTransport) dial(ctx context.Context) (*udpLink, error) {
+	s := t.s
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -133,7 +155,7 @@ func (s *Shipper) dialUDP(ctx context.Context) (*udpLink, error) {
 
 // write sends one payload: one datagram if it fits, else chunks. It
 // returns the bytes written. A payload never needs more than 128 chunks
-// (udpPayload checked).
+// (frame checked).
 func (u *udpLink) write(p []byte, deadline time.Time) (int, error) {
 	if err := u.conn.SetWriteDeadline(deadline); err != nil {
 		return 0, err
@@ -164,25 +186,37 @@ func (u *udpLink) write(p []byte, deadline time.Time) (int, error) {
 	return total, nil
 }
 
-// driveUDP is the owner's loop for udp://. A message is confirmed as soon
+// connect opens the socket (only resolving the name can fail).
+func (t *udpTransport) connect(ctx context.Context) error {
+	if t.link != nil {
+		return nil
+	}
+	if err := t.open(ctx); err != nil {
+		err = t.s.connectError(err)
+		t.s.setLastErr(err)
+		return err
+	}
+	return nil
+}
+
+// drive is the owner's loop for udp://. A message is confirmed as soon
 // as its datagrams were written: UDP gives no delivery guarantee, and the
 // checkpoint moves past what was handed to the kernel. A write error (the
 // server's host answered an earlier datagram with ICMP port unreachable,
 // no route, ...) re-sends the same message after a backoff.
-func (s *Shipper) driveUDP(ctx context.Context) error {
+func (t *udpTransport) drive(ctx context.Context) error {
+	s := t.s
 	for {
-		if s.drainedAfterClose() {
-			s.finished = true
-			s.closeUDP()
+		if s.win.drained() {
 			return nil
 		}
-		if s.udp == nil {
-			if err := s.connect(ctx, s.openUDP); err != nil {
+		if t.link == nil {
+			if err := s.connectLoop(ctx, t.open); err != nil {
 				return err
 			}
 			continue
 		}
-		batch, first := s.pending(0, s.batch[:0])
+		batch, first := s.win.pending(0, s.batch[:0])
 		if len(batch) == 0 {
 			s.batch = batch
 			if err := s.idle(ctx); err != nil {
@@ -192,16 +226,16 @@ func (s *Shipper) driveUDP(ctx context.Context) error {
 		}
 		sent := 0
 		var err error
-		for i, p := range batch {
+		for _, p := range batch {
 			var n int
-			n, err = s.udp.write(p, time.Now().Add(s.cfg.WriteTimeout))
+			n, err = t.link.write(p, time.Now().Add(s.cfg.WriteTimeout))
 			s.bytesWritten.Add(uint64(n))
 			if err != nil {
 				break
 			}
-			s.noteWritten(first + uint64(i))
 			sent++
 		}
+		s.noteWritten(first, sent)
 		clear(batch)
 		s.batch = batch[:0]
 		if sent > 0 {
@@ -221,75 +255,25 @@ func (s *Shipper) driveUDP(ctx context.Context) error {
 	}
 }
 
-// openUDP opens the UDP socket and installs it. Only resolving the name
-// can fail (while DNS is down, say); connect retries it with backoff.
-func (s *Shipper) openUDP(ctx context.Context) error {
-	u, err := s.dialUDP(ctx)
+// open opens the UDP socket and installs it. Only resolving the name can
+// fail (while DNS is down, say); connectLoop retries it with backoff.
+func (t *udpTransport) open(ctx context.Context) error {
+	u, err := t.dial(ctx)
 	if err != nil {
 		return err
 	}
-	s.udp = u
-	s.setConnected(true)
-	if s.down.start.IsZero() {
-		s.log.Info().Msg("UDP socket ready (GELF UDP has no delivery guarantee)")
+	t.link = u
+	t.s.setConnected(true)
+	if t.s.down.start.IsZero() {
+		t.s.log.Info().Msg("UDP socket ready (GELF UDP has no delivery guarantee)")
 	}
 	return nil
 }
 
-func (s *Shipper) closeUDP() {
-	if s.udp != nil {
-		_ = s.udp.conn.Close()
-		s.udp = nil
-		s.setConnected(false)
+func (t *udpTransport) shut(bool) {
+	if t.link != nil {
+		_ = t.link.conn.Close()
+		t.link = nil
+		t.s.setConnected(false)
 	}
-}
-
-// idle waits for a new message, Close, or the end of ctx.
-func (s *Shipper) idle(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.wake:
-		return nil
-	}
-}
-
-// progressed records a successful write or request (udp://, http(s)://):
-// an outage ends, and every message up to last is confirmed.
-func (s *Shipper) progressed(last uint64) {
-	s.fails = 0
-	s.setConnected(true)
-	if !s.down.start.IsZero() {
-		s.down.upAt = time.Now()
-		s.recovered()
-	}
-	s.confirm(last)
-}
-
-// attemptFailed records a failed write or request (udp://, http(s)://):
-// it starts or extends an outage and logs it once.
-func (s *Shipper) attemptFailed(err error, msg string) {
-	s.fails++
-	s.down.attempts++
-	s.setConnected(false)
-	if s.down.start.IsZero() {
-		s.down.start = time.Now()
-	}
-	s.setLastErr(err)
-	s.logFailure(err, msg)
-}
-
-// noteWritten counts seq as a re-send if it was written before.
-func (s *Shipper) noteWritten(seq uint64) {
-	if seq <= s.maxWritten {
-		s.resent.Add(1)
-	} else {
-		s.maxWritten = seq
-	}
-}
-
-func (s *Shipper) setConnected(up bool) {
-	s.mu.Lock()
-	s.connected = up
-	s.mu.Unlock()
 }

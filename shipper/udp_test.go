@@ -61,7 +61,7 @@ func TestUDPDelivery(t *testing.T) {
 			}
 			startRun(t, s)
 			chunk := s.cfg.ChunkSize
-			big := min(150_000, s.udpMaxPayload()-1000) // 107 chunks of 1408 bytes, or nearly 128 of 500
+			big := min(150_000, s.tr.(*udpTransport).maxPayload()-1000) // 107 chunks of 1408 bytes, or nearly 128 of 500
 			var msgs [][]byte
 			for i := 1; i <= 200; i++ {
 				m := gelfMessage(i, 100+i*37%1500)

@@ -26,7 +26,8 @@ import (
 // when the file is shorter than what was read, or no longer starts with that
 // line: checked after every read (sameFirstLine), so that bytes read from a
 // content written again past the offset read are never taken for the old
-// content, and at the end of what is there (checkLive). It then reads the
+// content, and at the end of what is there when no read returned data
+// (checkLive). It then reads the
 // rest of the old content from the copy, found by the fingerprint of its
 // first line (openCopy), then the copies made after that one, in the order
 // they were made (openNewerCopy), and goes on with the live file from its
@@ -67,7 +68,12 @@ func (t *Tailer) sameFirstLine(cur *file) bool {
 		t.firstBuf = make([]byte, n+1)
 	}
 	b := t.firstBuf[:n+1]
-	k, err := cur.f.ReadAt(b, 0)
+	t.calls.pread++
+	var r io.ReaderAt = cur.f
+	if cur.live {
+		r = cur.raw
+	}
+	k, err := r.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return true
 	}
@@ -148,7 +154,7 @@ func (t *Tailer) followTruncation(ctx context.Context) error {
 		return fmt.Errorf("seek %s: %w", cur.name, err)
 	}
 	t.lr.reset(0)
-	cur.fp, cur.fpLen = "", 0
+	cur.fp, cur.fpLen, cur.firstOK = "", 0, false
 	if fi, err := cur.f.Stat(); err == nil {
 		cur.size = fi.Size()
 	}

@@ -529,7 +529,7 @@ func TestCopyTruncateStorm(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for want := 0; want < n; want++ {
-		l, err := tl.Next(ctx)
+		l, err := nextWithin(ctx, tl)
 		if err != nil {
 			t.Fatalf("after %d of %d events: %v", want, n, err)
 		}

@@ -35,6 +35,11 @@ type lineReader struct {
 
 	consumed int64 // offset just after the last returned line
 	read     int64 // bytes read from the source so far (offset of buf[w])
+	// atEnd is set when the last read reached the end of what the source
+	// holds (see next): the next call returns no line without reading,
+	// once the lines buffered are out.
+	atEnd bool
+	reads int // reads made from sources, which tests hold to their budget
 
 	peek []byte // scratch for longLen, allocated at the first long line
 }
@@ -46,6 +51,7 @@ func newLineReader(max int) *lineReader {
 // reset forgets everything buffered and sets the stream offset.
 func (lr *lineReader) reset(offset int64) {
 	lr.r, lr.w = 0, 0
+	lr.atEnd = false
 	lr.releaseLong()
 	lr.consumed, lr.read = offset, offset
 }
@@ -104,13 +110,28 @@ type line struct {
 }
 
 // next returns the next complete line. ok is false when src has no complete
-// line right now (io.EOF or a zero read); err is a read error other than EOF,
-// or ctx.Err(): ctx is checked before every read, so that a source that never
-// ends a line (a huge or sparse file without newlines) cannot keep next
-// reading after ctx ended. What was read stays buffered for the next call.
-// onRead, if set, is called after every read that returned data; an error
-// from it ends next with that error, what was read staying buffered.
-func (lr *lineReader) next(ctx context.Context, src io.Reader, onRead func() error) (l line, ok bool, err error) {
+// line right now (io.EOF or a zero read, or, with short set, a read that
+// returned less than the room it was given); err is a read error other than
+// EOF, or ctx.Err(): ctx is checked before every read, so that a source that
+// never ends a line (a huge or sparse file without newlines) cannot keep
+// next reading after ctx ended. What was read stays buffered for the next
+// call.
+//
+// short says that src is a regular file, from which a read returns less
+// than it was asked for only when fewer bytes are left in the file, or when
+// a signal interrupts it (POSIX read(),
+// https://pubs.opengroup.org/onlinepubs/9799919799/functions/read.html):
+// such a read is taken as the end of what the file holds for now, which
+// saves the read that would only return 0. Were it wrong (an interrupted
+// read, a file system that returns short reads before the end), the rest
+// would be read at the next call. A gzip stream returns short reads
+// anywhere, and is read until it returns nothing.
+//
+// onRead, if set, is called after every read that returned data, with end
+// set when that read reached the end of the source as short allows to tell;
+// an error from it ends next with that error, what was read staying
+// buffered.
+func (lr *lineReader) next(ctx context.Context, src io.Reader, short bool, onRead func(end bool) error) (l line, ok bool, err error) {
 	if lr.longOut {
 		lr.releaseLong()
 		lr.longOut = false
@@ -133,6 +154,12 @@ func (lr *lineReader) next(ctx context.Context, src io.Reader, onRead func() err
 			lr.consumed = l.end
 			return l, true, nil
 		}
+		if lr.atEnd {
+			// The last read reached the end of the source: nothing more is
+			// there for now. The next call reads again.
+			lr.atEnd = false
+			return line{}, false, nil
+		}
 		// No newline buffered: make room, then read more.
 		if lr.r == 0 && lr.w == len(lr.buf) {
 			if !lr.inLong {
@@ -154,11 +181,14 @@ func (lr *lineReader) next(ctx context.Context, src io.Reader, onRead func() err
 		if err := ctx.Err(); err != nil {
 			return line{}, false, err
 		}
+		room := len(lr.buf) - lr.w
 		n, err := src.Read(lr.buf[lr.w:])
+		lr.reads++
 		lr.w += n
 		lr.read += int64(n)
+		end := short && n < room
 		if n > 0 && onRead != nil {
-			if err := onRead(); err != nil {
+			if err := onRead(end); err != nil {
 				return line{}, false, err
 			}
 		}
@@ -168,6 +198,7 @@ func (lr *lineReader) next(ctx context.Context, src io.Reader, onRead func() err
 			}
 			return line{}, false, err
 		}
+		lr.atEnd = end
 	}
 }
 
@@ -196,6 +227,7 @@ func (lr *lineReader) fragment() line {
 	l.start, l.end = start, start+l.size
 	lr.consumed = l.end
 	lr.r, lr.w = 0, 0
+	lr.atEnd = false
 	lr.inLong, lr.longSize = false, 0
 	lr.longOut = true // long may hold the fragment; released on the next call
 	return l

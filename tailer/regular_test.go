@@ -107,7 +107,7 @@ func TestPathSwappedToFIFOAfterStart(t *testing.T) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
-			_, err := tl.Next(ctx)
+			_, err := nextWithin(ctx, tl)
 			done <- err
 		}()
 		select {

@@ -26,7 +26,8 @@
 // Some installations rotate with logrotate's copytruncate instead: the file
 // is copied and then truncated in place. When the tailer finds the live file
 // truncated (shorter than what was read, or starting with another line than
-// the one it fingerprinted, which it checks after every read), it reads the
+// the one it fingerprinted, which it checks after every read that returned
+// data, and at the end of the file when none did), it reads the
 // rest of the old content from that copy, found by fingerprint, then any
 // copies made after it, before the live file from its start (see
 // copytruncate.go); when a content's copy is gone, its unread bytes are
@@ -38,9 +39,20 @@
 // write event on the old file looks like a truncation of the new one), its
 // offsets carry no file identity, and it calls os.Exit from inside the library
 // when inotify is unavailable. Measured against a lumberjack rotation storm it
-// lost and duplicated thousands of lines. Instead, one fsnotify watch on the
-// directory provides wake-ups, and the truth comes from fstat of the open
-// descriptor, stat of the path, and the directory listing.
+// lost and duplicated thousands of lines. Instead, one inotify watch on the
+// directory, read directly (see watch_linux.go), provides wake-ups, and the
+// truth comes from fstat of the open descriptor, stat of the path, and the
+// directory listing.
+//
+// The tailer works in batches, one wake-up each: Next hands out the lines
+// that can be had without waiting and then returns io.EOF; Wait blocks until
+// the log may have changed, and lets a burst of writes accumulate
+// (Config.Linger) before returning. At the end of the live file, a batch
+// costs one read (a read that returns less than it was given is the end of
+// the file for now), one pread of the first line (the copytruncate check),
+// one fstat (truncation), and a stat of the path (rotation) only when inotify
+// reported a change in the directory or the last look is older than the poll
+// interval.
 package tailer
 
 import (
@@ -92,8 +104,8 @@ type Stats struct {
 	FilesOpen        int    // log files held open (0 or 1: the tailer reads one generation at a time)
 }
 
-// Tailer follows one audit log. Next and Close must be called from a single
-// goroutine; Stats may be called from any.
+// Tailer follows one audit log. Next, Wait and Close must be called from a
+// single goroutine; Stats may be called from any.
 type Tailer struct {
 	cfg   Config
 	path  string
@@ -141,6 +153,26 @@ type Tailer struct {
 	seen     map[time.Time]seenBackup
 	lastScan time.Time
 	lag      atomic.Int64
+
+	// dirChanged is set when Wait saw the directory change (or could not
+	// tell), and cleared when checkLive looks whether the path still names
+	// the live file, which it does then, or when lastRotCheck is older than
+	// the poll interval.
+	dirChanged bool
+	// busy is set when the last Wait ended with a change inotify reported:
+	// the next Wait lingers first (see Wait).
+	busy         bool
+	lastRotCheck time.Time
+
+	calls callCounts
+}
+
+// callCounts counts the system calls made on the file being read besides
+// its reads (lineReader.reads), which tests hold to their budget.
+type callCounts struct {
+	fstat int // of the open file
+	pread int // of the live file's first line (sameFirstLine)
+	stat  int // of the live path, to see a rotation
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -148,7 +180,8 @@ type fileKey struct{ dev, ino uint64 }
 // file is one open generation of the log.
 type file struct {
 	f       *os.File
-	src     io.Reader // f, or a gzip reader over it
+	src     io.Reader // f, raw for the live file, or a gzip reader over f
+	raw     rawFile   // f, read with raw system calls (the live file only: see rawio_linux.go)
 	name    string
 	key     fileKey
 	gz      bool
@@ -160,10 +193,34 @@ type file struct {
 	rotSeen time.Time // when the live file was seen rotated away
 	mtime   time.Time // modification time when opened, for backups and copies
 	copy    bool      // a copy made by copytruncate
+	// firstOK is set when sameFirstLine found the live file unchanged after
+	// the last read that returned data, so that the end of that read needs
+	// no second look; checkLive clears it.
+	firstOK bool
 	// first holds the bytes fingerprinted as fp once sameFirstLine read them,
 	// so that later checks compare bytes instead of hashing.
 	first   []byte
 	firstFP string
+}
+
+// liveFile is the live file f, opened at path, with fi its stat: read with
+// raw system calls (see rawio_linux.go).
+func liveFile(f *os.File, fi fs.FileInfo, path string) *file {
+	d, i := fileID(fi)
+	raw := newRawFile(f)
+	return &file{f: f, src: raw, raw: raw, name: path, key: fileKey{d, i}, live: true, size: fi.Size()}
+}
+
+// statSize returns the file's size: with a raw fstat for the live file.
+func (f *file) statSize() (int64, error) {
+	if f.live {
+		return f.raw.Size()
+	}
+	fi, err := f.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // New returns a tailer for cfg.Path. start is the position loaded from the
@@ -193,9 +250,12 @@ func New(ctx context.Context, cfg Config, start checkpoint.Position, savedAt tim
 		lr:       newLineReader(cfg.MaxLineBytes),
 		startPos: start,
 		startAt:  savedAt,
-		timer:    time.NewTimer(cfg.PollInterval),
+		timer:    time.NewTimer(time.Hour),
+		// The first look at the end of the live file checks the path.
+		dirChanged: true,
 	}
-	t.watch = newWatcher(t.names.dir, log)
+	t.timer.Stop()
+	t.watch = newWatcher(t.names.dir, t.names.live, log)
 	if err := t.begin(ctx); err != nil {
 		t.Close()
 		return nil, err
@@ -212,7 +272,7 @@ func (t *Tailer) Stats() Stats {
 		LagBytes:         t.lag.Load(),
 		LostFiles:        t.lostFiles.Load(),
 		LostBytes:        t.lostBytes.Load(),
-		Polling:          t.watch.w == nil || !t.watch.added.Load(),
+		Polling:          t.watch.polling(),
 		FilesOpen:        int(t.filesOpen.Load()),
 	}
 }
@@ -227,7 +287,8 @@ func (t *Tailer) setCur(f *file) {
 	}
 }
 
-// Close releases the open file and the watch.
+// Close releases the open file and the inotify instance. The tailer keeps
+// no goroutine running, so none outlives Close. Close may be called again.
 func (t *Tailer) Close() error {
 	t.watch.close()
 	t.timer.Stop()
@@ -238,9 +299,21 @@ func (t *Tailer) Close() error {
 	return nil
 }
 
-// Next returns the next line, waiting for one to be written. It returns
-// ctx.Err() when ctx ends, also in the middle of reading, or an error when
-// the log cannot be read.
+// Next returns the next complete line, if one can be had without waiting:
+// from what is buffered, or by reading the file, moving on to the next
+// generation, returning the unterminated end of a rotated file (Partial),
+// following a truncation into the copy made of the file, and so on.
+//
+// It returns io.EOF when no complete line is ready now: the file was read
+// to its end, the log does not exist yet, or something is given time to
+// settle (the unterminated end of a rotated plain file, which its writer may
+// still complete, gets twice the poll interval). The caller then calls Wait
+// and Next again; what is given time settles with the time that passes, not
+// with the number of calls. io.EOF is not an end: the tailer follows the log
+// for as long as it is open.
+//
+// It returns ctx.Err() when ctx ends, also in the middle of reading, or an
+// error when the log cannot be read.
 func (t *Tailer) Next(ctx context.Context) (Line, error) {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -257,10 +330,7 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 				return Line{}, ctxOr(ctx, err)
 			}
 			if !ok {
-				if err := t.wait(ctx); err != nil {
-					return Line{}, err
-				}
-				continue
+				return Line{}, io.EOF // nothing new to open yet
 			}
 		}
 		cur := t.cur
@@ -273,7 +343,7 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 				continue
 			}
 		}
-		l, ok, err := t.lr.next(ctx, cur.src, t.onRead)
+		l, ok, err := t.lr.next(ctx, cur.src, !cur.gz, t.onRead)
 		if errors.Is(err, errRewritten) {
 			continue // follow the truncation
 		}
@@ -288,11 +358,9 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 			// A backup, or a live file seen rotated away and read again to its end.
 			if t.lr.pending() {
 				if !cur.gz && time.Since(cur.rotSeen) < t.rotateGrace() {
-					// The writer may still complete the line; look again soon.
-					if err := t.wait(ctx); err != nil {
-						return Line{}, err
-					}
-					continue
+					// The writer may still complete the line; look again
+					// after Wait.
+					return Line{}, io.EOF
 				}
 				return t.emit(t.lr.fragment(), true)
 			}
@@ -306,9 +374,7 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 		if again {
 			continue // rotated: read it to its end once more, then move on; or truncated
 		}
-		if err := t.wait(ctx); err != nil {
-			return Line{}, err
-		}
+		return Line{}, io.EOF
 	}
 }
 
@@ -357,26 +423,40 @@ func (t *Tailer) emit(l line, partial bool) (Line, error) {
 	}, nil
 }
 
-// onRead runs after every read from the file: it keeps the lag current; for
-// the live file, it checks that the file still starts with the line
-// fingerprinted, else the file was truncated in place and written again, and
-// what was just read may belong to the new content (errRewritten, see
-// rewritten); and while the tailer is behind (reading a backup), it looks for
-// backups deleted before they could be read.
-func (t *Tailer) onRead() error {
+// onRead runs after every read from the file that returned data: it keeps
+// the size and the lag current; for the live file, it checks that the file
+// still starts with the line fingerprinted, else the file was truncated in
+// place and written again, and what was just read may belong to the new
+// content (errRewritten, see rewritten); and while the tailer is behind
+// (reading a backup), it looks for backups deleted before they could be
+// read. end is set when the read reached the end of a plain file.
+//
+// The size costs an fstat only when a read that did not reach the end went
+// past the size last seen: a read that reached the end tells the size as
+// it was then, and checkLive, which follows at the end of the live file,
+// takes it from fstat.
+func (t *Tailer) onRead(end bool) error {
 	cur := t.cur
 	if cur == nil {
 		return nil
 	}
 	oldSize := cur.size
-	if !cur.gz {
-		if fi, err := cur.f.Stat(); err == nil {
-			cur.size = max(cur.size, fi.Size())
+	switch {
+	case cur.gz: // its size is the decompressed size, known when it was opened
+	case end:
+		cur.size = max(cur.size, t.lr.read)
+	case t.lr.read > cur.size:
+		t.calls.fstat++
+		if size, err := cur.statSize(); err == nil {
+			cur.size = max(cur.size, size)
 		}
 	}
 	t.lag.Store(max(cur.size-t.lr.consumed, 0))
-	if cur.live && cur.fp != "" && !t.sameFirstLine(cur) {
-		return t.rewritten(cur, oldSize)
+	if cur.live && cur.fp != "" {
+		if !t.sameFirstLine(cur) {
+			return t.rewritten(cur, oldSize)
+		}
+		cur.firstOK = true
 	}
 	if !cur.live && time.Since(t.lastScan) >= time.Second {
 		if bs, err := t.names.list(); err == nil {
@@ -386,39 +466,42 @@ func (t *Tailer) onRead() error {
 	return nil
 }
 
-// wait blocks until inotify reports a change in the directory, the poll
-// interval passes, or ctx ends.
-func (t *Tailer) wait(ctx context.Context) error {
-	t.watch.tryAdd()
-	t.timer.Reset(t.cfg.PollInterval)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.watch.wake:
-	case <-t.timer.C:
-	}
-	return nil
-}
-
 // checkLive looks at the live file at EOF: was it truncated in place, or
 // rotated away (the path now names another file, or none)? again is true
 // when there is more to read at once.
+//
+// It makes one fstat. It reads the first line again only when no read
+// since the last checkLive returned data (after one that did, onRead
+// checked it): the file may have been truncated and written again to the
+// size already read. It stats the path only when Wait saw the directory
+// change, or the last look is older than the poll interval: a rename or a
+// removal of the live file shows in inotify as a change in the directory,
+// and the poll interval is the safety net for what inotify does not report.
 func (t *Tailer) checkLive(cur *file) (again bool, err error) {
-	fi, err := cur.f.Stat()
+	t.calls.fstat++
+	size, err := cur.statSize()
 	if err != nil {
 		return false, fmt.Errorf("stat %s: %w", cur.name, err)
 	}
 	oldSize := max(cur.size, t.lr.read)
-	cur.size = fi.Size()
-	t.lag.Store(max(fi.Size()-t.lr.consumed, 0))
-	if fi.Size() < t.lr.read {
+	cur.size = size
+	t.lag.Store(max(size-t.lr.consumed, 0))
+	checked := cur.firstOK
+	cur.firstOK = false
+	if size < t.lr.read {
 		return true, t.truncated(cur, oldSize, "file is shorter than what was read")
 	}
-	if cur.fp != "" && !t.sameFirstLine(cur) {
+	if cur.fp != "" && !checked && !t.sameFirstLine(cur) {
 		// Truncated and written again before any of it was read, or emptied
 		// since the tailer last looked at its first line.
 		return true, t.truncated(cur, oldSize, "file no longer starts with the line it started with")
 	}
+	now := time.Now()
+	if !t.dirChanged && now.Sub(t.lastRotCheck) < t.cfg.PollInterval {
+		return false, nil
+	}
+	t.dirChanged, t.lastRotCheck = false, now
+	t.calls.stat++
 	pfi, err := os.Stat(t.path) // stat only: whatever it names, nothing is opened here
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -558,8 +641,7 @@ func (t *Tailer) openNext(ctx context.Context) (ok bool, err error) {
 		if lf == nil {
 			return false, nil
 		}
-		d, i := fileID(lfi)
-		nf := &file{f: lf, src: lf, name: t.path, key: fileKey{d, i}, live: true, size: lfi.Size()}
+		nf := liveFile(lf, lfi, t.path)
 		if e := t.liveNext; e != nil {
 			// Back from a copy made by copytruncate: the live file should
 			// start with the line it had when the tailer went to the copy;
@@ -726,8 +808,7 @@ func (t *Tailer) beginFresh(ctx context.Context) error {
 			return fmt.Errorf("seek %s: %w", t.path, err)
 		}
 	}
-	d, i := fileID(fi)
-	t.use(&file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true, size: fi.Size()}, off)
+	t.use(liveFile(f, fi, t.path), off)
 	return nil
 }
 
@@ -785,8 +866,9 @@ func (t *Tailer) resume(ctx context.Context, p checkpoint.Position) (bool, error
 			f.Close()
 			return false, fmt.Errorf("seek %s: %w", t.path, err)
 		}
-		d, i := fileID(fi)
-		t.use(&file{f: f, src: f, name: t.path, key: fileKey{d, i}, live: true, size: fi.Size(), fp: p.Fingerprint, fpLen: p.FingerprintLen}, off)
+		nf := liveFile(f, fi, t.path)
+		nf.fp, nf.fpLen = p.Fingerprint, p.FingerprintLen
+		t.use(nf, off)
 		t.log.Info().Str("file", t.path).Int64("offset", off).Msg("resuming from checkpoint")
 		return true, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,12 +41,27 @@ func newTailer(t *testing.T, cfg Config, start checkpoint.Position, savedAt time
 	return tl
 }
 
+// nextWithin returns the next line as a caller of the tailer gets it: Next,
+// and Wait whenever Next returns io.EOF, until a line, an error, or the end
+// of ctx (ctx.Err()).
+func nextWithin(ctx context.Context, tl *Tailer) (Line, error) {
+	for {
+		l, err := tl.Next(ctx)
+		if !errors.Is(err, io.EOF) {
+			return l, err
+		}
+		if err := tl.Wait(ctx); err != nil {
+			return Line{}, err
+		}
+	}
+}
+
 // next reads one line with a deadline, failing the test if none comes.
 func next(t *testing.T, tl *Tailer) Line {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l, err := tl.Next(ctx)
+	l, err := nextWithin(ctx, tl)
 	if err != nil {
 		t.Fatalf("Next: %v", err)
 	}
@@ -58,7 +74,7 @@ func expectNothing(t *testing.T, tl *Tailer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
-	if l, err := tl.Next(ctx); err == nil {
+	if l, err := nextWithin(ctx, tl); err == nil {
 		t.Fatalf("unexpected line %q", l.Text)
 	} else if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next: %v; want it to wait", err)
@@ -376,7 +392,7 @@ func TestLumberjackRotationStorm(t *testing.T) {
 	defer cancel()
 	lastOffset := map[string]int64{}
 	for want := 0; want < n; want++ {
-		l, err := tl.Next(ctx)
+		l, err := nextWithin(ctx, tl)
 		if err != nil {
 			t.Fatalf("after %d of %d events: %v", want, n, err)
 		}

@@ -85,6 +85,9 @@ func startBenchAgent(b *testing.B, name, transport, logPath string, opts gelftes
 	if dir := os.Getenv("BENCH_PROFILE_DIR"); dir != "" { // go tool pprof DIR/cpu-tls.pprof
 		env = append(env, "AUDITTAIL_CPUPROFILE="+filepath.Join(dir, "cpu-"+name+".pprof"))
 	}
+	if extra := os.Getenv("BENCH_AGENT_ENV"); extra != "" { // KEY=VALUE,... for the agent only
+		env = append(env, strings.Split(extra, ",")...)
+	}
 	return &benchAgent{srv: srv, a: startAgent(b, env, args...)}
 }
 
@@ -107,20 +110,29 @@ func (r *benchAgent) waitCount(b *testing.B, n int, timeout time.Duration) {
 // figures, and the latencies, meaningless).
 func (r *benchAgent) stop(b *testing.B) {
 	b.Helper()
+	cpu := r.finish(b, b.N)
+	b.ReportMetric(cpu.Seconds()*100000/float64(b.N), "cpu-s/100k")
+}
+
+// finish stops the agent with SIGTERM (it must exit 0), reports
+// server-count and the agent's peak RSS, fails unless the server counted
+// exactly n messages and the agent read every line as an audit event, and
+// returns the CPU time (user + system) the agent used in all.
+func (r *benchAgent) finish(b *testing.B, n int) time.Duration {
+	b.Helper()
 	rss := agenttest.PeakRSS(r.a.cmd.Process.Pid)
 	if code := r.a.stop(b, syscall.SIGTERM); code != 0 {
 		b.Fatalf("agent exit code %d", code)
 	}
 	ru := r.a.cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	count := r.srv.Count()
 	b.ReportMetric(float64(count), "server-count")
-	b.ReportMetric(cpu.Seconds()*100000/float64(b.N), "cpu-s/100k")
 	b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
-	if count != b.N {
-		b.Fatalf("server counted %d, want %d", count, b.N)
+	if count != n {
+		b.Fatalf("server counted %d, want %d", count, n)
 	}
 	if log := r.a.stderr.String(); strings.Contains(log, "not a valid audit event") {
 		b.Fatalf("the agent could not parse some lines:\n%s", agenttest.Tail(log, 3000))
 	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

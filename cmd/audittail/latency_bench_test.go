@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,7 +80,7 @@ func BenchmarkLiveLatency(b *testing.B) {
 // appendPaced appends events seq first to n-1 from g to f at rate per
 // second: every millisecond it writes the events due by then, one Write
 // each, each with its stageTimestamp set to the time just before its Write.
-func appendPaced(f *os.File, g *auditgen.Generator, first, n, rate int) error {
+func appendPaced(f io.Writer, g *auditgen.Generator, first, n, rate int) error {
 	var line []byte
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()

@@ -379,7 +379,7 @@ func serve(set settings, log zerolog.Logger, logOut *logOutput) error {
 		}
 	}
 
-	pipe = pipeline.New(tl, enc, sh, ckpt, log.With().Str("component", "pipeline").Logger())
+	pipe = pipeline.New(tl, enc, sh.NewBatch(), ckpt, log.With().Str("component", "pipeline").Logger())
 
 	var metrics *metricsServer
 	if cfg.Metrics.Addr != "" {
@@ -432,9 +432,10 @@ func serve(set settings, log zerolog.Logger, logOut *logOutput) error {
 	defer cancelShip()
 	shipDone := make(chan error, 1)
 	go func() { shipDone <- sh.Run(shipCtx) }()
-	ckptDone := make(chan struct{})
+	ckptCtx, stopCkpt := context.WithCancel(context.Background())
+	defer stopCkpt()
 	ckptStopped := make(chan struct{})
-	go func() { ckpt.Run(ckptDone); close(ckptStopped) }()
+	go func() { _ = ckpt.Run(ckptCtx); close(ckptStopped) }()
 
 	statsDone := make(chan struct{})
 	go logStats(log, pipe, tl, sh, ckpt, statsDone)
@@ -452,7 +453,7 @@ func serve(set settings, log zerolog.Logger, logOut *logOutput) error {
 	cancelShip()
 	<-shipDone
 	close(statsDone)
-	close(ckptDone)
+	stopCkpt()
 	<-ckptStopped
 	if closeErr != nil {
 		log.Warn().Err(closeErr).Msg("not every event was confirmed before shutdown; they will be sent again at the next start")

@@ -1,23 +1,31 @@
-// Package pipeline moves audit events from the log file to the log server.
+// Package pipeline moves audit events from the log file to the log server,
+// a batch at a time.
 //
-// One loop on one goroutine pulls a line, parses it, maps it to GELF and hands
-// it to the shipper. The line's position goes into a FIFO keyed by the
-// shipper's sequence number; only when the shipper confirms that sequence
-// number (the server's TCP stack acknowledged the bytes) is the position
-// marked in the checkpoint. So the checkpoint never moves past an event the
-// server has not received, and while the server is slow or down the shipper's
-// bounded window fills, Send blocks, and the file on disk is the buffer.
+// One loop on one goroutine takes every line the tailer has ready without
+// waiting, parses it, maps it to GELF and adds the message to a batch; when
+// no line is ready (or the batch is full) it hands the batch to the shipper
+// in one call and, if nothing is ready, waits for the log to grow. Each
+// line's checkpoint position goes into a FIFO behind the sequence number of
+// the last message at or before it; when the shipper confirms a sequence
+// number (the server received every message up to it: see package shipper
+// for what confirms a message on each transport), the newest position
+// whose messages are all confirmed is marked in the checkpoint, once per
+// confirmation. So the checkpoint never moves past an event the server has
+// not received, and while the server is slow or down the shipper's bounded
+// window fills, the batch waits, and the file on disk is the buffer.
 package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/internal/fifo"
 	"github.com/audittail/audittail/pkg/audit"
 	"github.com/audittail/audittail/pkg/gelf"
 	"github.com/audittail/audittail/tailer"
@@ -26,13 +34,26 @@ import (
 
 // source yields lines of the audit log with their checkpoint positions.
 type source interface {
+	// Next returns the next line if one is ready without waiting, else
+	// io.EOF.
 	Next(ctx context.Context) (tailer.Line, error)
+	// Wait returns when more lines may be ready, or ctx.Err().
+	Wait(ctx context.Context) error
 }
 
-// sender delivers encoded GELF messages. A nil error means the message will
-// be delivered at least once; its sequence number is confirmed later.
-type sender interface {
-	Send(ctx context.Context, msg []byte) (uint64, error)
+// batch collects encoded messages and hands them to the shipper together.
+type batch interface {
+	// Add takes msg, which must not change until Send returned; a message
+	// the transport cannot carry at its size is refused with an error
+	// implementing tooLarge, and the batch is unchanged.
+	Add(msg []byte) error
+	Len() int
+	// Send hands the messages to the shipper; they get sequence numbers
+	// first..first+n-1. Fewer than Len are taken (n) only with an error.
+	Send(ctx context.Context) (first uint64, n int, err error)
+	// SendNow is Send for a caller about to wait for input: the shipper may
+	// write the messages from the caller's goroutine, saving a hand-off.
+	SendNow(ctx context.Context) (first uint64, n int, err error)
 }
 
 // marker records how far the file has been handled.
@@ -54,87 +75,144 @@ type Stats struct {
 	LastConfirmed time.Time
 }
 
+// Bounds of one batch: the shipper takes a batch in one call, and the
+// messages stay in the pipeline's buffer until then.
+const (
+	maxBatchMessages = 512
+	maxBatchBytes    = 1 << 20
+)
+
 // Pipeline is the forward path. Run must be called once; OnConfirm is safe
 // to call from another goroutine.
 type Pipeline struct {
 	src  source
 	enc  *gelf.Encoder
-	out  sender
+	out  batch
 	ckpt marker
 	log  zerolog.Logger
 
 	ev  audit.Event
 	rec gelf.Record
-	buf []byte
+
+	// The batch being built: its messages back to back in buf, and the
+	// lines it covers (messages and blank lines), with their positions.
+	buf      []byte
+	inBatch  []batchLine
+	msgs     int    // messages in the batch
+	msgBytes uint64 // their bytes
+	flagged  batchCounts
 
 	mu        sync.Mutex
-	pending   []pendingPos // FIFO of positions waiting for their message's confirmation
-	head      int
-	lastSeq   uint64 // sequence number of the last message sent
-	confirmed uint64 // highest sequence number confirmed
+	pending   fifo.Queue[pendingPos] // positions waiting for their messages' confirmation
+	lastSeq   uint64                 // sequence number of the last message sent
+	confirmed uint64                 // highest sequence number confirmed
 
 	lines, sent, confirmedN, bytes                     atomic.Uint64
 	parseErrors, partial, longLines, truncated, blanks atomic.Uint64
 	lastConfirmed                                      atomic.Int64
 
-	parseLog rateLimit
+	parseLog, longLog rateLimit
 }
 
+// batchLine is a line of the batch being built: msg tells whether it gave
+// a message (blank lines do not).
+type batchLine struct {
+	pos checkpoint.Position
+	msg bool
+}
+
+// batchCounts are the per-line counters of the batch being built, added
+// to the pipeline's once per batch.
+type batchCounts struct {
+	parseErrors, partial, longLines, truncated, blanks uint64
+}
+
+// pendingPos is a position that can be marked once every message up to seq
+// is confirmed.
 type pendingPos struct {
 	seq uint64
 	pos checkpoint.Position
 }
 
-// New wires a pipeline. Call OnConfirm from the shipper's confirmation callback.
-func New(src source, enc *gelf.Encoder, out sender, ckpt marker, log zerolog.Logger) *Pipeline {
-	return &Pipeline{src: src, enc: enc, out: out, ckpt: ckpt, log: log, parseLog: rateLimit{every: 10 * time.Second}}
+// New wires a pipeline. Call OnConfirm from the shipper's confirmation
+// callback.
+func New(src source, enc *gelf.Encoder, out batch, ckpt marker, log zerolog.Logger) *Pipeline {
+	return &Pipeline{src: src, enc: enc, out: out, ckpt: ckpt, log: log,
+		parseLog: rateLimit{every: 10 * time.Second}, longLog: rateLimit{every: 10 * time.Second}}
 }
 
 // Run moves lines until ctx ends or reading fails. It returns ctx.Err() on
-// shutdown. Positions of messages sent but not yet confirmed stay pending; the
-// caller closes the shipper, whose confirmations still mark them.
+// shutdown. Positions of messages sent but not yet confirmed stay pending;
+// the caller closes the shipper, whose confirmations still mark them. A
+// batch not handed to the shipper when ctx ends is not lost: its lines are
+// past the checkpoint, and read again at the next start.
 func (p *Pipeline) Run(ctx context.Context) error {
 	for {
 		line, err := p.src.Next(ctx)
-		if err != nil {
+		switch {
+		case errors.Is(err, io.EOF):
+			if err := p.flush(ctx, true); err != nil {
+				return err
+			}
+			if err := p.src.Wait(ctx); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
 			return err
 		}
-		p.lines.Add(1)
-		if len(line.Text) == 0 && !line.Partial {
-			p.blanks.Add(1)
-			p.skip(line.Pos)
-			continue
+		if err := p.add(line); err != nil {
+			return err
 		}
-		p.rec = gelf.Record{
-			Line:          line.Text,
-			Source:        line.Source,
-			Offset:        line.Start,
-			Partial:       line.Partial,
-			LineTruncated: line.Truncated,
-			LineSize:      line.Size,
-		}
-		if err := audit.Parse(line.Text, &p.ev); err != nil {
-			p.rec.ParseErr = err
-			p.parseErrors.Add(1)
-			if p.parseLog.allow() {
-				p.log.Warn().Str("file", line.Source).Int64("offset", line.Start).Int64("size", line.Size).
-					Str("reason", err.Error()).Msg("line is not a valid audit event; shipping it raw, flagged _parse_error")
+		if p.msgs >= maxBatchMessages || len(p.buf) >= maxBatchBytes {
+			if err := p.flush(ctx, false); err != nil {
+				return err
 			}
-		} else {
-			p.rec.Event = &p.ev
 		}
-		if line.Partial {
-			p.partial.Add(1)
+	}
+}
+
+// add parses, maps and encodes one line into the batch.
+func (p *Pipeline) add(line tailer.Line) error {
+	if len(line.Text) == 0 && !line.Partial {
+		p.flagged.blanks++
+		p.inBatch = append(p.inBatch, batchLine{pos: line.Pos})
+		return nil
+	}
+	p.rec = gelf.Record{
+		Line:          line.Text,
+		Source:        line.Source,
+		Offset:        line.Start,
+		Partial:       line.Partial,
+		LineTruncated: line.Truncated,
+		LineSize:      line.Size,
+	}
+	if err := audit.Parse(line.Text, &p.ev); err != nil {
+		p.rec.ParseErr = err
+		p.flagged.parseErrors++
+		if p.parseLog.allow() {
+			p.log.Warn().Str("file", line.Source).Int64("offset", line.Start).Int64("size", line.Size).
+				Str("reason", err.Error()).Msg("line is not a valid audit event; shipping it raw, flagged _parse_error")
 		}
-		if line.Truncated {
-			p.longLines.Add(1)
+	} else {
+		p.rec.Event = &p.ev
+	}
+	if line.Partial {
+		p.flagged.partial++
+	}
+	if line.Truncated {
+		p.flagged.longLines++
+		if p.longLog.allow() {
 			p.log.Warn().Str("file", line.Source).Int64("offset", line.Start).Int64("size", line.Size).
 				Msg("line longer than tail.max_line_bytes; shipping its start, flagged _line_truncated_bool")
 		}
-		if err := p.ship(ctx, line.Pos); err != nil {
-			return err
-		}
 	}
+	if err := p.encode(); err != nil {
+		return err
+	}
+	p.inBatch = append(p.inBatch, batchLine{pos: line.Pos, msg: true})
+	p.msgs++
+	return nil
 }
 
 // tooLarge is implemented by a sender's error for a message the transport
@@ -144,22 +222,28 @@ type tooLarge interface {
 	TooLarge() (size, limit int)
 }
 
-// ship encodes p.rec and sends it. A message the transport refuses as too
-// large is encoded again with a smaller cap (the encoder cuts in its
-// documented order, flagging _truncated_bool) until it fits: never dropped.
-func (p *Pipeline) ship(ctx context.Context, pos checkpoint.Position) error {
+// encode appends the message of p.rec to the batch. A message the
+// transport refuses as too large is encoded again with a smaller cap (the
+// encoder cuts in its documented order, flagging _truncated_bool) until it
+// fits: never dropped.
+func (p *Pipeline) encode() error {
+	start := len(p.buf)
 	var res gelf.Result
-	p.buf, res = p.enc.Encode(p.buf[:0], &p.rec)
+	p.buf, res = p.enc.Encode(p.buf, &p.rec)
 	for {
-		err := p.send(ctx, pos)
+		msg := p.buf[start:]
+		err := p.out.Add(msg)
 		var tl tooLarge
 		if !errors.As(err, &tl) {
-			if err == nil && res.Truncated {
-				p.truncated.Add(1)
+			if err == nil {
+				p.msgBytes += uint64(len(msg))
+				if res.Truncated {
+					p.flagged.truncated++
+				}
 			}
 			return err
 		}
-		cur := len(p.buf)
+		cur := len(msg)
 		if cur <= gelf.MinMaxMessageBytes {
 			return fmt.Errorf("pipeline: even a %d-byte message is too large: %w", cur, err)
 		}
@@ -169,45 +253,90 @@ func (p *Pipeline) ship(ctx context.Context, pos checkpoint.Position) error {
 		next := int(int64(cur) * int64(limit) / int64(max(size, 1)) * 9 / 10)
 		next = max(min(next, cur-cur/10), gelf.MinMaxMessageBytes)
 		p.log.Debug().Err(err).Int("size", cur).Int("new_limit", next).Msg("message too large for the transport; encoding it smaller")
-		p.buf, res = p.enc.EncodeLimit(p.buf[:0], &p.rec, next)
+		p.buf, res = p.enc.EncodeLimit(p.buf[:start], &p.rec, next)
 	}
 }
 
-// send hands p.buf to the shipper and queues pos behind its sequence number.
-func (p *Pipeline) send(ctx context.Context, pos checkpoint.Position) error {
+// flush hands the batch to the shipper and queues the positions of its
+// lines behind the sequence numbers the messages got. idle says that the
+// tailer has nothing more for now: the shipper may then write the batch
+// from this goroutine (SendNow); a full batch in a backlog is handed to
+// the shipper's driver, which writes it while this goroutine reads and
+// encodes the next one.
+func (p *Pipeline) flush(ctx context.Context, idle bool) error {
+	if len(p.inBatch) == 0 {
+		return nil
+	}
+	var first uint64
+	n := 0
+	var err error
+	if p.msgs > 0 {
+		if idle {
+			first, n, err = p.out.SendNow(ctx)
+		} else {
+			first, n, err = p.out.Send(ctx)
+		}
+		if err == nil && n != p.msgs {
+			err = fmt.Errorf("pipeline: the shipper took %d of %d messages", n, p.msgs)
+		}
+	}
+	// Queue the positions of the lines whose messages were taken (and of
+	// the blank lines among and after them).
 	p.mu.Lock()
-	seq := p.lastSeq + 1
-	p.pending = append(p.pending, pendingPos{seq: seq, pos: pos})
+	seq := p.lastSeq
+	if n > 0 {
+		if first != p.lastSeq+1 {
+			p.mu.Unlock()
+			return fmt.Errorf("pipeline: the shipper numbered messages from %d, expected %d", first, p.lastSeq+1)
+		}
+		p.lastSeq = first + uint64(n) - 1
+	}
+	taken := 0
+	var last *checkpoint.Position
+	for i := range p.inBatch {
+		l := &p.inBatch[i]
+		if l.msg {
+			if taken == n {
+				break
+			}
+			taken++
+			seq++
+		}
+		if p.pending.Len() == 0 && seq <= p.confirmed {
+			last = &l.pos // nothing waits before it: mark it now
+			continue
+		}
+		p.pending.Push(pendingPos{seq: seq, pos: l.pos})
+	}
+	if last != nil {
+		p.ckpt.Mark(*last)
+	}
 	p.mu.Unlock()
 
-	got, err := p.out.Send(ctx, p.buf)
-	if err != nil {
-		p.mu.Lock()
-		p.pending = p.pending[:len(p.pending)-1]
-		p.mu.Unlock()
-		return err
+	fc := p.flagged
+	p.lines.Add(uint64(len(p.inBatch)))
+	p.sent.Add(uint64(n))
+	if n == p.msgs {
+		p.bytes.Add(p.msgBytes)
 	}
-	if got != seq {
-		return fmt.Errorf("pipeline: shipper numbered message %d, expected %d", got, seq)
-	}
-	p.mu.Lock()
-	p.lastSeq = seq
-	p.mu.Unlock()
-	p.sent.Add(1)
-	p.bytes.Add(uint64(len(p.buf)))
-	return nil
+	p.parseErrors.Add(fc.parseErrors)
+	p.partial.Add(fc.partial)
+	p.longLines.Add(fc.longLines)
+	p.truncated.Add(fc.truncated)
+	p.blanks.Add(fc.blanks)
+	p.reset()
+	return err
 }
 
-// skip advances past a line that produced no message, once every message
-// before it is confirmed.
-func (p *Pipeline) skip(pos checkpoint.Position) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.head == len(p.pending) && p.confirmed == p.lastSeq {
-		p.ckpt.Mark(pos)
-		return
+// reset empties the batch being built.
+func (p *Pipeline) reset() {
+	p.buf = p.buf[:0]
+	if cap(p.buf) > 2*maxBatchBytes+gelf.DefaultMaxMessageBytes { // a batch that ended with a huge message
+		p.buf = nil
 	}
-	p.pending = append(p.pending, pendingPos{seq: p.lastSeq, pos: pos})
+	clear(p.inBatch)
+	p.inBatch = p.inBatch[:0]
+	p.msgs, p.msgBytes, p.flagged = 0, 0, batchCounts{}
 }
 
 // OnConfirm is the shipper's callback: every message with a sequence number up
@@ -222,23 +351,15 @@ func (p *Pipeline) OnConfirm(seq uint64) {
 	p.confirmedN.Add(seq - p.confirmed)
 	p.confirmed = seq
 	p.lastConfirmed.Store(time.Now().UnixNano())
-	var last *checkpoint.Position
-	for p.head < len(p.pending) && p.pending[p.head].seq <= seq {
-		last = &p.pending[p.head].pos
-		p.head++
+	var last checkpoint.Position
+	n := 0
+	for n < p.pending.Len() && p.pending.At(n).seq <= seq {
+		last = p.pending.At(n).pos
+		n++
 	}
-	if last != nil {
-		p.ckpt.Mark(*last)
-	}
-	// Compact the FIFO once its consumed head dominates.
-	if p.head > 1024 && p.head*2 > len(p.pending) {
-		n := copy(p.pending, p.pending[p.head:])
-		clear(p.pending[n:])
-		p.pending = p.pending[:n]
-		p.head = 0
-	} else if p.head == len(p.pending) {
-		p.pending = p.pending[:0]
-		p.head = 0
+	if n > 0 {
+		p.pending.Drop(n)
+		p.ckpt.Mark(last)
 	}
 }
 

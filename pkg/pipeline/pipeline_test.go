@@ -19,37 +19,57 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// recorder is a sender that keeps every message and confirms only when told,
-// so the test controls what the server has "received".
+// recorder is a batch sender that keeps every message and confirms only
+// when told, so the test controls what the server has "received".
 type recorder struct {
-	mu   sync.Mutex
-	msgs [][]byte
-	seq  uint64
-	got  chan struct{}
+	mu      sync.Mutex
+	msgs    [][]byte
+	batch   [][]byte
+	seq     uint64
+	batches int
+	got     chan struct{}
 
 	limit, ratio int // see refuseOver
 	refused      int
 }
 
-func (r *recorder) Send(_ context.Context, msg []byte) (uint64, error) {
+func (r *recorder) Add(msg []byte) error {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.limit > 0 && len(msg) > r.limit {
 		r.refused++
-		r.mu.Unlock()
-		return 0, fmt.Errorf("send: %w", &tooLargeErr{len(msg) / r.ratio, r.limit / r.ratio})
+		return fmt.Errorf("send: %w", &tooLargeErr{len(msg) / r.ratio, r.limit / r.ratio})
 	}
-	r.msgs = append(r.msgs, bytes.Clone(msg))
-	r.seq++
-	s := r.seq
+	r.batch = append(r.batch, msg)
+	return nil
+}
+
+func (r *recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.batch)
+}
+
+func (r *recorder) SendNow(ctx context.Context) (uint64, int, error) { return r.Send(ctx) }
+
+func (r *recorder) Send(context.Context) (uint64, int, error) {
+	r.mu.Lock()
+	first, n := r.seq+1, len(r.batch)
+	for _, m := range r.batch {
+		r.msgs = append(r.msgs, bytes.Clone(m))
+	}
+	r.seq += uint64(n)
+	r.batch = r.batch[:0]
+	r.batches++
 	r.mu.Unlock()
 	select {
 	case r.got <- struct{}{}:
 	default:
 	}
-	return s, nil
+	return first, n, nil
 }
 
-// refuseOver makes Send refuse messages over limit bytes the way a UDP
+// refuseOver makes Add refuse messages over limit bytes the way a UDP
 // shipper refuses a message that does not fit 128 chunks once compressed:
 // with an error carrying TooLarge (in "compressed" units: size/ratio).
 func (r *recorder) refuseOver(limit, ratio int) {
