@@ -188,3 +188,41 @@ func TestSteadyRateConfirmsWithoutWakeUps(t *testing.T) {
 		_ = s.Close(closeCtx)
 	})
 }
+
+// TestSendNowWritesFromTheCaller: at a steady rate, SendNow writes each
+// batch from the caller's goroutine (the driver is not woken); when the
+// server stops reading and a backlog builds, the driver writes, and every
+// message arrives, in order, once.
+func TestSendNowWritesFromTheCaller(t *testing.T) {
+	srv := gelftest.NewServer(t, gelftest.Options{})
+	s, _ := newShipper(t, Config{Endpoint: srv.Endpoint()})
+	if err := s.Connect(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	startRun(t, s)
+	st := s.tr.(*streamTransport)
+	b := s.NewBatch()
+	var want [][]byte
+	send := func(i int) {
+		t.Helper()
+		m := gelfMessage(i, 200)
+		want = append(want, m)
+		if err := b.Add(m); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.SendNow(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(0)
+	srv.WaitForCount(t, 1, wait)
+	waitStats(t, s, "the driver to let the link free", func(Stats) bool { return st.free.Load() != nil })
+	before := st.direct.Load()
+	for i := 1; i <= 20; i++ {
+		send(i)
+	}
+	if got := st.direct.Load() - before; got != 20 {
+		t.Errorf("%d of 20 batches written by the caller", got)
+	}
+	checkSame(t, srv.WaitForCount(t, 21, wait), want)
+}

@@ -142,11 +142,12 @@ func rootCause(err error) string {
 
 // connectedOnce records a new connection: the reconnect count, and the
 // end of an outage in the log; unconfirmed is how many messages wait to be
-// written again on it. During an outage of a stream connection the
+// written again on it; logged is false for standard output, which is not
+// a connection to speak of. During an outage of a stream connection the
 // recovery is logged once the connection confirmed something (or right
 // away if nothing is waiting), so a server that accepts and then drops
 // every connection is not reported as recovered.
-func (s *Shipper) connectedOnce(unconfirmed uint64) {
+func (s *Shipper) connectedOnce(unconfirmed uint64, logged bool) {
 	s.setConnected(true)
 	s.connections++
 	if s.connections > 1 {
@@ -155,7 +156,7 @@ func (s *Shipper) connectedOnce(unconfirmed uint64) {
 	o := &s.down
 	switch {
 	case o.start.IsZero():
-		if s.ep.scheme != StdoutEndpoint {
+		if logged {
 			s.log.Info().Msg("connected")
 		}
 		*o = outage{}

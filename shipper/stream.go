@@ -62,19 +62,22 @@ const (
 // (for stdout, as the write returns), written again on a new connection
 // after a failure.
 type streamTransport struct {
-	s    *Shipper
-	dial func(ctx context.Context) (*link, error) // dialNet, the stdout opener, or a test's
-	out  io.Writer                                // where stdout writes; tests replace it before Run
-	link *link                                    // the current connection; nil when none
+	s     *Shipper
+	dial  func(ctx context.Context) (*link, error) // dialNet, the stdout opener, or a test's
+	out   io.Writer                                // where stdout writes; tests replace it before Run
+	delim byte                                     // after each message: NUL (GELF TCP), newline (stdout)
+	link  *link                                    // the current connection; nil when none
 	// free is the link a sender may write on itself (see writeNow): the
 	// current link while the driver has nothing to do with it but wait;
 	// nil while it connects, writes a backlog, lives through an outage,
 	// or waits for FlushInterval or Close.
 	free atomic.Pointer[link]
+	// direct counts the batches senders wrote themselves (writeNow).
+	direct atomic.Int64
 }
 
 func newStdoutTransport(s *Shipper) *streamTransport {
-	t := &streamTransport{s: s, out: os.Stdout}
+	t := &streamTransport{s: s, out: os.Stdout, delim: '\n'}
 	t.dial = func(context.Context) (*link, error) { return newStdoutLink(t.out, &s.bytesWritten), nil }
 	return t
 }
@@ -83,14 +86,10 @@ func (t *streamTransport) frame(msg []byte) (framed, error) {
 	if len(msg) == 0 {
 		return framed{}, fmt.Errorf("%w: empty", ErrInvalidMessage)
 	}
-	delim := byte(0)
-	if t.s.ep.scheme == StdoutEndpoint {
-		delim = '\n'
+	if i := bytes.IndexByte(msg, t.delim); i >= 0 {
+		return framed{}, fmt.Errorf("%w: delimiter byte %q at offset %d", ErrInvalidMessage, t.delim, i)
 	}
-	if i := bytes.IndexByte(msg, delim); i >= 0 {
-		return framed{}, fmt.Errorf("%w: delimiter byte %q at offset %d", ErrInvalidMessage, delim, i)
-	}
-	return framed{msg: msg, delim: delim}, nil
+	return framed{msg: msg, delim: t.delim}, nil
 }
 
 func (t *streamTransport) maxMessageBytes() int { return 0 }
@@ -179,7 +178,7 @@ func (t *streamTransport) use(l *link) {
 	l.sentSeq = w.confirmed
 	t.link = l
 	l.startAck(s.win.confirm, s.win.isClosed)
-	s.connectedOnce(w.last - w.confirmed)
+	s.connectedOnce(w.last-w.confirmed, l.conn != nil)
 }
 
 // drop stops the link's confirmations, closes the connection (with a TLS
@@ -265,6 +264,10 @@ func (t *streamTransport) pump(ctx context.Context) error {
 			// wait for more (and Close is not waiting).
 			err = l.flush()
 		}
+		var flushAt time.Time // when what is still buffered is due
+		if l.bw.Buffered() > 0 {
+			flushAt = l.firstUnflushed.Add(s.cfg.FlushInterval)
+		}
 		l.wmu.Unlock()
 		if err != nil {
 			return l.failure(err)
@@ -291,8 +294,8 @@ func (t *streamTransport) pump(ctx context.Context) error {
 		// Sleep until something happens (new frames, a confirmation,
 		// Close) or the flush is due.
 		var flushC <-chan time.Time
-		if l.bw.Buffered() > 0 {
-			flushTimer.Reset(max(time.Until(l.firstUnflushed.Add(s.cfg.FlushInterval)), 0))
+		if !flushAt.IsZero() {
+			flushTimer.Reset(max(time.Until(flushAt), 0))
 			flushC = flushTimer.C
 		}
 		select {
@@ -360,6 +363,7 @@ func (t *streamTransport) writeNow(scratch [][]byte) ([][]byte, bool) {
 	if err := l.flush(); err != nil {
 		l.fail(l.failure(err).err)
 	}
+	t.direct.Add(1)
 	return scratch, true
 }
 

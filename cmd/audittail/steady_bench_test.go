@@ -59,7 +59,9 @@ func benchSteady(b *testing.B, rate int, d time.Duration) {
 	lj := &lumberjack.Logger{Filename: logPath, MaxSize: 1, Compress: true}
 	defer lj.Close()
 	r := startBenchAgent(b, "steady-"+strconv.Itoa(rate), "tls", logPath, gelftest.Options{CountOnly: true, Latencies: true})
-	g := auditgen.New(auditgen.Config{})
+	// Bodies up to 512 KiB: lumberjack refuses a write larger than its
+	// MaxSize (1 MB here), and the generator's largest bodies are 1 MiB.
+	g := auditgen.New(auditgen.Config{MaxBodyBytes: 512 << 10})
 	if err := appendPaced(lj, g, 0, 1, 1000); err != nil {
 		b.Fatal(err)
 	}
