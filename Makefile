@@ -4,6 +4,8 @@ BIN      := bin/audittail
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 30s
+# staticcheck, pinned, run with go run so that neither module requires it.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run test test-short lint tidy-check fuzz bench clean verify-examples
 
@@ -35,23 +37,33 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd examples && $(GO) vet ./...
+	$(STATICCHECK) ./...
+	cd examples && $(STATICCHECK) ./...
 
+# Fails, printing the difference, if go.mod or go.sum of either module is not
+# what go mod tidy would write; changes nothing.
 tidy-check:
-	$(GO) mod tidy
-	cd examples && $(GO) mod tidy
-	git diff --exit-code -- go.mod go.sum examples/go.mod examples/go.sum
+	$(GO) mod tidy -diff
+	cd examples && $(GO) mod tidy -diff
 
 # The systemd examples against systemd's own tools (systemd-analyze verify and
 # security, systemd-sysusers): see examples/systemd/verify.sh.
 verify-examples: build
 	examples/systemd/verify.sh $(BIN)
 
-# Each fuzz target for a bounded time (FUZZTIME).
+# Every fuzz target of the repository (each func Fuzz... in a _test.go file),
+# one after the other, for FUZZTIME each. CI runs it with a short FUZZTIME.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/audit
-	$(GO) test -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME) ./pkg/gelf
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./checkpoint
-	$(GO) test -run '^$$' -fuzz '^FuzzLineReader$$' -fuzztime $(FUZZTIME) ./tailer
+	@set -e; for f in $$(find . -name '*_test.go' -not -path './.git/*' | sort); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			d=./$$(dirname $$f); echo "fuzz $$t in $$d for $(FUZZTIME)"; \
+			if [ "$${d#./examples}" != "$$d" ]; then \
+				(cd examples && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$${d#./examples/}); \
+			else \
+				$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$d; \
+			fi; \
+		done; \
+	done
 
 # The end-to-end benchmark: the built agent ships BENCH_EVENTS generated
 # events (1.7 KB average) over tcp:// and tls://; then the steady rates

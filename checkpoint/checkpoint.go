@@ -98,12 +98,9 @@ type state struct {
 // Store holds the current position in memory and writes it to disk.
 // Mark is safe for concurrent use with the other methods.
 type Store struct {
-	cfg Config
-	log zerolog.Logger
-
-	loaded   Position
-	loadedAt time.Time
-	existed  bool
+	cfg   Config
+	log   zerolog.Logger
+	saved Saved // what Open found
 
 	mu     sync.Mutex
 	pos    Position
@@ -149,16 +146,14 @@ func Open(cfg Config, log zerolog.Logger) (*Store, error) {
 		}
 		ev.Msg("the checkpoint's current generation is missing or unreadable (crash while writing it?); using the previous one: a few events may be sent twice")
 	}
-	if st.File != nil {
-		s.loaded, s.pos = *st.File, *st.File
-	}
-	s.loadedAt, s.existed = st.Updated, true
+	s.saved = savedFrom(st, fromPrev)
+	s.pos = s.saved.Position
 	return s, nil
 }
 
 func prevPath(path string) string { return path + ".prev" }
 
-// Saved is a checkpoint as read by Read.
+// Saved is a checkpoint as found on disk (by Open or Read).
 type Saved struct {
 	Found    bool      // a generation exists
 	FromPrev bool      // the current generation is missing or unreadable; this is the previous one
@@ -255,15 +250,10 @@ func decode(b []byte) (state, error) {
 	return st, nil
 }
 
-// Loaded returns the position read from disk by Open and when it was written.
-// ok is false when the checkpoint named no file; savedAt is then still set if
-// a checkpoint file existed (an earlier run started but handled no line).
-func (s *Store) Loaded() (p Position, savedAt time.Time, ok bool) {
-	return s.loaded, s.loadedAt, !s.loaded.IsZero()
-}
-
-// Existed reports whether Open found a checkpoint file.
-func (s *Store) Existed() bool { return s.existed }
+// Saved returns what Open found on disk: Found is false on a first start;
+// Position is zero when the checkpoint names no file (an earlier run
+// started but handled no line; SavedAt says when).
+func (s *Store) Saved() Saved { return s.saved }
 
 // Init writes the checkpoint at start-up when Open found none: with p, the
 // position the agent starts from, or with no file when p is zero. Either way

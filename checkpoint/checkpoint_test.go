@@ -26,8 +26,8 @@ func TestMissingFileStartsEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := s.Loaded(); ok {
-		t.Fatal("Loaded() ok on a missing file")
+	if sv := s.Saved(); sv.Found || !sv.Position.IsZero() {
+		t.Fatalf("Saved() on a missing file = %+v, want nothing found", sv)
 	}
 	fi, err := os.Stat(filepath.Dir(cfg.Path))
 	if err != nil {
@@ -61,9 +61,10 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, at, ok := s2.Loaded()
+	sv := s2.Saved()
+	got, at, ok := sv.Position, sv.SavedAt, sv.Found
 	if !ok || got != want {
-		t.Fatalf("Loaded() = %+v, %v; want %+v", got, ok, want)
+		t.Fatalf("Saved() = %+v; want %+v", sv, want)
 	}
 	if at.Before(before) {
 		t.Errorf("saved time %v is too old", at)
@@ -158,7 +159,7 @@ func TestWriteErrorKeepsDirty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, _, _ := s2.Loaded(); p.Offset != 1 {
+	if p := s2.Saved().Position; p.Offset != 1 {
 		t.Fatalf("offset %d after retry, want 1", p.Offset)
 	}
 }
@@ -185,7 +186,7 @@ func FuzzDecode(f *testing.F) {
 func TestInitRecordsAStartWithoutFile(t *testing.T) {
 	cfg := testConfig(t)
 	s, _ := Open(cfg, zerolog.Nop())
-	if s.Existed() {
+	if s.Saved().Found {
 		t.Fatal("Existed on first start")
 	}
 	if err := s.Init(Position{}); err != nil {
@@ -195,9 +196,9 @@ func TestInitRecordsAStartWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, at, ok := s2.Loaded()
-	if ok || at.IsZero() || !s2.Existed() {
-		t.Fatalf("after Init with no file: ok %v savedAt %v existed %v", ok, at, s2.Existed())
+	sv := s2.Saved()
+	if !sv.Position.IsZero() || sv.SavedAt.IsZero() || !sv.Found {
+		t.Fatalf("after Init with no file: %+v", sv)
 	}
 }
 
@@ -226,8 +227,8 @@ func loadedOffset(t *testing.T, cfg Config) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, ok := s.Loaded()
-	if !ok {
+	p := s.Saved().Position
+	if p.IsZero() {
 		t.Fatal("no position loaded")
 	}
 	return p.Offset

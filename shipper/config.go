@@ -99,6 +99,27 @@ func (c Config) Cleartext() bool {
 	return err == nil && !ep.usesTLS() && ep.scheme != StdoutEndpoint
 }
 
+// MaxMessageBytes is the size of the largest message the endpoint's
+// transport carries whatever its content, or 0 when it sets no bound of its
+// own (tcp://, tls://, stdout) or the bound depends on how well the message
+// compresses (udp:// with compression): http(s):// takes at most
+// http_max_body_bytes with the newline, udp:// without compression what
+// 128 chunks carry. It is a function of the configuration alone, so that
+// an encoder can be capped before any Shipper exists.
+func (c Config) MaxMessageBytes() int {
+	c.SetDefaults()
+	ep, err := parseEndpoint(c.Endpoint)
+	switch {
+	case err != nil:
+		return 0
+	case ep.isHTTP():
+		return c.HTTPMaxBodyBytes - 1
+	case ep.scheme == "udp" && c.Compression == CompressNone:
+		return maxChunks * (c.ChunkSize - chunkHeaderSize)
+	}
+	return 0
+}
+
 // IsLDP reports whether the endpoint is a Logs Data Platform cluster.
 func (c Config) IsLDP() bool {
 	ep, err := parseEndpoint(c.Endpoint)

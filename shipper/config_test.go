@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 func TestSetDefaults(t *testing.T) {
@@ -181,5 +181,27 @@ func TestConnectRefusedNamesEndpoint(t *testing.T) {
 	}
 	if st := s.Stats(); st.LastError != err.Error() || st.Connected {
 		t.Errorf("stats after a failed Connect: %+v", st)
+	}
+}
+
+// TestConfigMaxMessageBytes: the bound of each transport, from the
+// configuration alone.
+func TestConfigMaxMessageBytes(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want int
+	}{
+		{Config{Endpoint: "tls://graylog:12201"}, 0},
+		{Config{Endpoint: "-"}, 0},
+		{Config{Endpoint: "http://graylog:12201"}, DefaultHTTPMaxBody - 1},
+		{Config{Endpoint: "https://graylog", HTTPMaxBodyBytes: 8192}, 8191},
+		{Config{Endpoint: "udp://graylog"}, 0}, // compressed: depends on the message
+		{Config{Endpoint: "udp://graylog", Compression: CompressNone}, 128 * (DefaultChunkSize - 12)},
+		{Config{Endpoint: "udp://graylog", Compression: CompressNone, ChunkSize: 8192}, 128 * (8192 - 12)},
+		{Config{Endpoint: "bogus"}, 0},
+	} {
+		if got := tc.cfg.MaxMessageBytes(); got != tc.want {
+			t.Errorf("%+v: MaxMessageBytes() = %d, want %d", tc.cfg, got, tc.want)
+		}
 	}
 }

@@ -9,13 +9,11 @@ import (
 // transport is what differs between the families of endpoints: how a
 // message is framed, how the server is reached, and what confirms a
 // message. Its methods are called by the owner of the Shipper (the
-// goroutine holding the owner token), but frame and maxMessageBytes, which
-// any goroutine may call.
+// goroutine holding the owner token), but frame, which any goroutine may
+// call.
 type transport interface {
 	// frame checks msg and says what the window keeps for it (see framed).
 	frame(msg []byte) (framed, error)
-	// maxMessageBytes is Shipper.MaxMessageBytes.
-	maxMessageBytes() int
 	// connect makes one connection attempt, for Shipper.Connect, and keeps
 	// the connection; it reports errors as connectError does.
 	connect(ctx context.Context) error

@@ -12,7 +12,7 @@ import (
 	"github.com/Graylog2/go-gelf/gelf"
 	"github.com/rs/zerolog"
 
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 // wait is the bound of every wait in these tests. Waits end as soon as

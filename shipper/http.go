@@ -66,8 +66,7 @@ func (e *HTTPStatusError) Error() string {
 }
 
 // httpTransport is http:// and https://: the HTTP client and its scratch
-// buffers. Only the owner of the Shipper uses it, but for frame and
-// maxMessageBytes.
+// buffers. Only the owner of the Shipper uses it, but for frame.
 type httpTransport struct {
 	s         *Shipper
 	client    *http.Client
@@ -138,8 +137,6 @@ func (h *httpTransport) frame(msg []byte) (framed, error) {
 	}
 	return framed{msg: msg, delim: '\n'}, nil
 }
-
-func (h *httpTransport) maxMessageBytes() int { return h.s.cfg.HTTPMaxBodyBytes - 1 }
 
 // post sends frames (each a message and a newline) in one request and
 // returns the bytes of the body sent. A nil error means the server answered

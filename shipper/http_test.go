@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 // sendN sends n test messages of varied sizes and returns them.

@@ -271,11 +271,10 @@ func (b *Batch) SendNow(ctx context.Context) (first uint64, n int, err error) {
 	return first, n, err
 }
 
-// MaxMessageBytes is the size of the largest message Send accepts whatever
-// its content, or 0 when the transport sets no bound of its own (tcp://,
-// tls://, stdout) or the bound depends on how well the message compresses
-// (udp:// with compression): then Send may return a *TooLargeError.
-func (s *Shipper) MaxMessageBytes() int { return s.tr.maxMessageBytes() }
+// MaxMessageBytes is Config.MaxMessageBytes of the shipper's
+// configuration: above it (or, when it is 0, for some messages of
+// udp://), Send returns a *TooLargeError.
+func (s *Shipper) MaxMessageBytes() int { return s.cfg.MaxMessageBytes() }
 
 // Endpoint is the normalised endpoint, as used in logs and errors.
 func (s *Shipper) Endpoint() string { return s.ep.String() }

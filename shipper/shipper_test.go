@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 // testDelivery sends a stream with sizes around and above the 64 KiB write

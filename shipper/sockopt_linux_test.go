@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 // TestSocketOptionsLinux checks what the dialer sets on the socket and

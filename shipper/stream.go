@@ -92,8 +92,6 @@ func (t *streamTransport) frame(msg []byte) (framed, error) {
 	return framed{msg: msg, delim: t.delim}, nil
 }
 
-func (t *streamTransport) maxMessageBytes() int { return 0 }
-
 // connect dials once and keeps the link. A TLS 1.3 server rejects a
 // client certificate only after the handshake, so the link is watched
 // briefly for that rejection.

@@ -118,14 +118,6 @@ func (t *udpTransport) frame(msg []byte) (framed, error) {
 // maxPayload is the largest payload 128 chunks carry.
 func (t *udpTransport) maxPayload() int { return maxChunks * (t.s.cfg.ChunkSize - chunkHeaderSize) }
 
-// maxMessageBytes bounds a message only when it is sent uncompressed.
-func (t *udpTransport) maxMessageBytes() int {
-	if t.s.cfg.Compression == CompressNone {
-		return t.maxPayload()
-	}
-	return 0
-}
-
 // udpLink is the UDP socket and its chunk buffer. Only the owner uses it.
 type udpLink struct {
 	conn      *net.UDPConn

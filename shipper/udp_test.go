@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 // sendPaced sends msgs in groups of 20 and waits for the server to have

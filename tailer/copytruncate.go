@@ -50,7 +50,19 @@ type truncation struct {
 	offset int64      // how far that content was read: the offset after the last line returned
 	size   int64      // the largest size it was seen to have
 	next   *firstLine // what the live file holds now, if its first line is complete
+	seen   time.Time  // when it was found
 }
+
+// errCopiesChanging is openCopy's answer when the copies kept changing
+// (renamed, compressed, replaced) while it looked: whether the copy is
+// there cannot be told yet.
+var errCopiesChanging = errors.New("the copies made by copytruncate kept changing while looked at")
+
+// copiesSettle bounds how long a truncation waits for the copies to stop
+// changing before it is followed as one without a copy. Renames and
+// compression by logrotate take milliseconds; only copies rewritten
+// without end keep it waiting.
+const copiesSettle = time.Minute
 
 // errRewritten ends a read of the live file that found it truncated in
 // place and written again (see onRead).
@@ -105,7 +117,7 @@ func (t *Tailer) rewritten(cur *file, oldSize int64) error {
 // oldSize is the largest size the old content was seen to have; why says how
 // the truncation showed.
 func (t *Tailer) truncated(cur *file, oldSize int64, why string) error {
-	tr := &truncation{fp: cur.fp, fpLen: cur.fpLen, offset: t.lr.consumed, size: max(oldSize, t.lr.consumed)}
+	tr := &truncation{fp: cur.fp, fpLen: cur.fpLen, offset: t.lr.consumed, size: max(oldSize, t.lr.consumed), seen: time.Now()}
 	fi, err := cur.f.Stat()
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", cur.name, err)
@@ -126,13 +138,19 @@ func (t *Tailer) truncated(cur *file, oldSize int64, why string) error {
 // its end (a finished generation: an unterminated last line in it is
 // returned flagged Partial), the copies made after it and then the live file
 // from its start follow (see openNext).
-// With no copy, the rest of the old content is lost: its bytes are counted in
-// LostBytes and logged, and the live file is read again from its start. If
-// ctx ends while it looks, t.trunc stays, to be followed at the next call.
+// With no copy, the rest of the old content is lost: its bytes (those seen,
+// a lower bound) are counted in LostBytes and logged, and the live file is
+// read again from its start. While the copies keep changing, whether there
+// is one cannot be told: it returns errCopiesChanging and t.trunc stays, to
+// be followed at a later call (for up to copiesSettle). If ctx ends while
+// it looks, t.trunc stays too.
 func (t *Tailer) followTruncation(ctx context.Context) error {
 	tr, cur := t.trunc, t.cur
 	c, off, err := t.openCopy(ctx, tr.fp, tr.fpLen, tr.offset, nil)
-	if err != nil {
+	if errors.Is(err, errCopiesChanging) && time.Since(tr.seen) < copiesSettle {
+		return err
+	}
+	if err != nil && !errors.Is(err, errCopiesChanging) {
 		return err
 	}
 	t.trunc = nil
@@ -149,6 +167,12 @@ func (t *Tailer) followTruncation(ctx context.Context) error {
 		t.log.Error().Str("file", cur.name).Int64("offset", tr.offset).Int64("lost_bytes", lost).
 			Msg("no copy of the content truncated away was found (truncated without a copy, or the copy was removed): " +
 				"the events after the offset are lost; reading the file again from the start")
+	} else {
+		// Everything seen was read; what was written after the last read
+		// and before the truncation, if anything, was only in the copy.
+		t.log.Warn().Str("file", cur.name).Int64("offset", tr.offset).
+			Msg("no copy of the content truncated away was found (truncated without a copy, or the copy was removed): " +
+				"events written after the offset just before the truncation, if any, are lost; reading the file again from the start")
 	}
 	if _, err := cur.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("seek %s: %w", cur.name, err)
@@ -167,35 +191,45 @@ func (t *Tailer) followTruncation(ctx context.Context) error {
 // firstLook runs before the first read of the live file from its start,
 // while its first line is not known: it remembers that line, to tell if the
 // file is truncated and written again before it is read. Back from copies
-// (t.afterCopy) to a live file that held no complete line, it first opens a
-// copy made since, if any (switched); else it sets what the live file is
-// expected to start with: what it was seen to hold before the copies
-// (liveNext), whose copy is then looked for if it is gone, and its loss
-// counted when there is none.
-func (t *Tailer) firstLook(ctx context.Context, cur *file) (switched bool, err error) {
+// (t.afterCopy), it first opens a copy made since, if any (switched). When
+// the copies cannot be told yet (they kept changing while listed, or the
+// live file holds no complete line, so a copy made between two looks could
+// go unseen), nothing of the live file may be read: wait is set, and the
+// caller looks again later. Else it sets what the live file is expected to
+// start with: what it was seen to hold before the copies (liveNext), whose
+// copy is then looked for if it is gone, and its loss counted when there is
+// none.
+func (t *Tailer) firstLook(ctx context.Context, cur *file) (switched, wait bool, err error) {
 	if fp, n, ok, err := fingerprintFile(cur.f, false); err == nil && ok {
 		cur.fp, cur.fpLen = fp, n
 	}
 	if t.afterCopy == nil {
-		return false, nil
+		return false, false, nil
 	}
 	f, expect, err := t.nextCopy(ctx)
 	if err != nil {
-		return false, err
+		cur.fp, cur.fpLen = "", 0
+		return false, false, err
 	}
 	if f != nil {
 		cur.f.Close()
 		t.use(f, 0)
-		return true, nil
+		return true, false, nil
 	}
+	if t.afterCopy != nil {
+		// Unsettled: read nothing of the live file, which may be newer
+		// than a copy not read yet, and look again at the next call.
+		cur.fp, cur.fpLen = "", 0
+		return false, true, nil
+	}
+	// What the file held before the copies were read (liveNext) is what it
+	// must still start with; what it held when they were listed (expect)
+	// only when the look above found no complete line.
 	if e := cmp.Or(t.liveNext, expect); e != nil && (cur.fp == "" || e == t.liveNext) {
 		cur.fp, cur.fpLen, cur.size = e.fp, e.n, e.size
 	}
 	t.liveNext = nil
-	if cur.fp != "" {
-		t.afterCopy = nil
-	}
-	return false, nil
+	return false, false, nil
 }
 
 // peekLive fingerprints the live file as it is now, for when the tailer comes
@@ -224,7 +258,8 @@ func (t *Tailer) peekLive() *firstLine {
 // fingerprint fp, and whose content reaches offset. With key set, a plain
 // copy must also be that file (a checkpointed copy keeps its inode when
 // renamed). A plain copy is preferred to a gzipped one, which may still be
-// being written. It returns ctx.Err() if ctx ends while it looks.
+// being written. It returns errCopiesChanging when the copies kept
+// changing while it looked, and ctx.Err() if ctx ends meanwhile.
 func (t *Tailer) openCopy(ctx context.Context, fp string, fpLen int, offset int64, key *fileKey) (*file, int64, error) {
 	if fp == "" {
 		return nil, 0, nil // content without a complete first line cannot be recognised
@@ -271,9 +306,20 @@ func (t *Tailer) openCopy(ctx context.Context, fp string, fpLen int, offset int6
 			default:
 				return nil, 0, err
 			}
-			if (!c.gz && f.key != k) || off < offset {
-				f.f.Close() // replaced since it was checked, or shorter than offset
-				again = again || f.key != k
+			if f.key != k {
+				// Renamed over since it was checked: logrotate shifts the
+				// numbered names at every rotation.
+				f.f.Close()
+				again = true
+				continue
+			}
+			if got, n, ok, err := fingerprintFile(f.f, c.gz); err != nil || !ok || got != fp || n != fpLen {
+				f.f.Close() // replaced between the checks and the open
+				again = true
+				continue
+			}
+			if off < offset {
+				f.f.Close()
 				continue
 			}
 			f.fp, f.fpLen = fp, fpLen
@@ -281,10 +327,10 @@ func (t *Tailer) openCopy(ctx context.Context, fp string, fpLen int, offset int6
 			return f, off, nil
 		}
 		if !again {
-			break
+			return nil, 0, nil
 		}
 	}
-	return nil, 0, nil
+	return nil, 0, errCopiesChanging
 }
 
 // nextCopy opens the copy made after t.afterCopy, a copy read to its end,
@@ -293,8 +339,8 @@ func (t *Tailer) openCopy(ctx context.Context, fp string, fpLen int, offset int6
 // it is the same, no copy was made meanwhile, and it is returned as what the
 // live file is expected to start with, so that a truncation before it is
 // read is seen. When the live file holds no complete line yet, or the copies
-// keep changing, t.afterCopy stays, so that copies are looked for again (see
-// Next).
+// keep changing, t.afterCopy stays (unsettled), so that copies are looked
+// for again before anything of the live file is read (see firstLook).
 func (t *Tailer) nextCopy(ctx context.Context) (*file, *firstLine, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		before := t.peekLive()

@@ -526,7 +526,7 @@ func TestCopyTruncateStorm(t *testing.T) {
 		}
 	}()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	for want := 0; want < n; want++ {
 		l, err := nextWithin(ctx, tl)

@@ -205,9 +205,6 @@ func (lr *lineReader) next(ctx context.Context, src io.Reader, short bool, onRea
 // pending reports whether an unterminated fragment is buffered.
 func (lr *lineReader) pending() bool { return lr.inLong || lr.w > lr.r }
 
-// buffered is the number of bytes read from the source but not yet returned.
-func (lr *lineReader) buffered() int64 { return lr.read - lr.consumed }
-
 // fragment returns the buffered unterminated tail as a line (end = start+size,
 // no newline) and forgets it.
 func (lr *lineReader) fragment() line {

@@ -2,7 +2,6 @@ package tailer
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -53,9 +52,9 @@ func FuzzLineReader(f *testing.F) {
 			want = want[:len(want)-1]
 			var off int64
 			for i, w := range want {
-				l, ok, err := lr.next(context.Background(), src, short, nil)
+				l, ok, err := lr.next(t.Context(), src, short, nil)
 				for !ok && err == nil && (len(src.data) > 0 || lr.atEnd) {
-					l, ok, err = lr.next(context.Background(), src, short, nil)
+					l, ok, err = lr.next(t.Context(), src, short, nil)
 				}
 				if err != nil || !ok {
 					t.Fatalf("short %v, line %d: ok %v err %v", short, i, ok, err)
@@ -70,7 +69,7 @@ func FuzzLineReader(f *testing.F) {
 				off = l.end
 			}
 			for {
-				if l, ok, err := lr.next(context.Background(), src, short, nil); ok || err != nil {
+				if l, ok, err := lr.next(t.Context(), src, short, nil); ok || err != nil {
 					t.Fatalf("short %v: extra line %q (err %v)", short, l.text, err)
 				}
 				if len(src.data) == 0 && !lr.atEnd {
@@ -106,10 +105,10 @@ func TestLongLineFromFileSizedOnce(t *testing.T) {
 			file bool
 		}{{"file", f, true}, {"stream", struct{ io.Reader }{bytes.NewReader(data)}, false}} {
 			lr := newLineReader(max)
-			if l, ok, err := lr.next(context.Background(), src.r, src.file, nil); !ok || err != nil || string(l.text) != "a" {
+			if l, ok, err := lr.next(t.Context(), src.r, src.file, nil); !ok || err != nil || string(l.text) != "a" {
 				t.Fatalf("%s: first line %q %v %v", src.name, l.text, ok, err)
 			}
-			l, ok, err := lr.next(context.Background(), src.r, src.file, nil)
+			l, ok, err := lr.next(t.Context(), src.r, src.file, nil)
 			want := min(size, max)
 			if !ok || err != nil || len(l.text) != want || l.size != int64(size) || l.truncated != (size > max) ||
 				l.start != 2 || l.end != int64(2+size+1) {
@@ -119,7 +118,7 @@ func TestLongLineFromFileSizedOnce(t *testing.T) {
 			if src.file && cap(l.text) > want+8<<10 { // one allocation, rounded to a page
 				t.Errorf("%s: line of %d bytes held in a buffer of %d", src.name, want, cap(l.text))
 			}
-			if l, ok, _ := lr.next(context.Background(), src.r, src.file, nil); !ok || string(l.text) != "b" {
+			if l, ok, _ := lr.next(t.Context(), src.r, src.file, nil); !ok || string(l.text) != "b" {
 				t.Fatalf("%s: line after the long one %q", src.name, l.text)
 			}
 			if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -148,7 +147,7 @@ func TestLongLinesShareOneBuffer(t *testing.T) {
 		}
 		lr.reset(0)
 		for i, size := range sizes {
-			l, ok, err := lr.next(context.Background(), f, true, nil)
+			l, ok, err := lr.next(t.Context(), f, true, nil)
 			if !ok || err != nil || len(l.text) != size || l.text[0] != 'a'+byte(i) || l.text[size-1] != 'a'+byte(i) {
 				t.Fatalf("pass %d, line %d: len %d, want %d (%v %v)", pass, i, len(l.text), size, ok, err)
 			}

@@ -60,7 +60,7 @@ func TestNonRegularPathRefusedAtStart(t *testing.T) {
 			}
 			done := make(chan result, 1)
 			go func() {
-				tl, err := New(context.Background(), cfg, checkpoint.Position{}, time.Time{}, zerolog.New(zerolog.NewTestWriter(t)))
+				tl, err := New(t.Context(), cfg, checkpoint.Position{}, time.Time{}, zerolog.New(zerolog.NewTestWriter(t)))
 				done <- result{tl, err}
 			}()
 			var r result
@@ -86,7 +86,7 @@ func TestPathSwappedToFIFOAfterStart(t *testing.T) {
 	cfg := testConfig(t, dir)
 	appendFile(t, cfg.Path, "one\n")
 	var logs agenttest.Buffer
-	tl, err := New(context.Background(), cfg, checkpoint.Position{}, time.Time{},
+	tl, err := New(t.Context(), cfg, checkpoint.Position{}, time.Time{},
 		zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), &logs)))
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestPathSwappedToFIFOAfterStart(t *testing.T) {
 	for range 3 {
 		done := make(chan error, 1)
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 			defer cancel()
 			_, err := nextWithin(ctx, tl)
 			done <- err
@@ -163,7 +163,7 @@ func TestNextCancelledInLongLineWithoutNewline(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	src := &countingReader{f: tl.cur.f, cancel: cancel}
 	tl.cur.src = src

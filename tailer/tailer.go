@@ -117,14 +117,18 @@ type Tailer struct {
 	lr  *lineReader
 	cur *file
 
-	// after is the rotation time of the last generation finished; the next
-	// generation is the oldest backup rotated after it, else the live file.
-	after time.Time
+	// lastRotated is the rotation time of the last generation finished;
+	// the next generation is the oldest backup rotated after it, else the
+	// live file.
+	lastRotated time.Time
 
-	startPos checkpoint.Position
-	startAt  time.Time // when startPos was saved
-	began    checkpoint.Position
-	beganOK  bool
+	// checkpointed is the position loaded from the checkpoint (zero if
+	// none), savedAt when it was written; startPos is where the tailer
+	// started (see StartPosition), startKnown whether that is known.
+	checkpointed checkpoint.Position
+	savedAt      time.Time
+	startPos     checkpoint.Position
+	startKnown   bool
 
 	rotations, truncations, lostFiles, lostBytes atomic.Uint64
 	filesOpen                                    atomic.Int32 // 1 while cur is set
@@ -243,20 +247,20 @@ func New(ctx context.Context, cfg Config, start checkpoint.Position, savedAt tim
 		return nil, err
 	}
 	t := &Tailer{
-		cfg:      cfg,
-		path:     path,
-		names:    newNaming(path),
-		log:      log,
-		lr:       newLineReader(cfg.MaxLineBytes),
-		startPos: start,
-		startAt:  savedAt,
-		timer:    time.NewTimer(time.Hour),
+		cfg:          cfg,
+		path:         path,
+		names:        newNaming(path),
+		log:          log,
+		lr:           newLineReader(cfg.MaxLineBytes),
+		checkpointed: start,
+		savedAt:      savedAt,
+		timer:        time.NewTimer(time.Hour),
 		// The first look at the end of the live file checks the path.
 		dirChanged: true,
 	}
 	t.timer.Stop()
 	t.watch = newWatcher(t.names.dir, t.names.live, log)
-	if err := t.begin(ctx); err != nil {
+	if err := t.start(ctx); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -320,7 +324,11 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 			return Line{}, err
 		}
 		if t.trunc != nil {
-			if err := t.followTruncation(ctx); err != nil {
+			err := t.followTruncation(ctx)
+			if errors.Is(err, errCopiesChanging) {
+				return Line{}, io.EOF // look again after Wait
+			}
+			if err != nil {
 				return Line{}, ctxOr(ctx, err)
 			}
 		}
@@ -335,12 +343,15 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 		}
 		cur := t.cur
 		if cur.live && cur.fp == "" && t.lr.read == 0 {
-			switched, err := t.firstLook(ctx, cur)
+			switched, wait, err := t.firstLook(ctx, cur)
 			if err != nil {
 				return Line{}, ctxOr(ctx, err)
 			}
 			if switched {
 				continue
+			}
+			if wait {
+				return Line{}, io.EOF // copies not settled: look again after Wait
 			}
 		}
 		l, ok, err := t.lr.next(ctx, cur.src, !cur.gz, t.onRead)
@@ -559,7 +570,7 @@ func (t *Tailer) finish() {
 	cur.f.Close()
 	t.setCur(nil)
 	if !cur.ts.IsZero() {
-		t.after = cur.ts
+		t.lastRotated = cur.ts
 	}
 	if cur.copy {
 		t.afterCopy = cur
@@ -585,7 +596,7 @@ func (t *Tailer) openNext(ctx context.Context) (ok bool, err error) {
 			t.use(f, 0)
 			return true, nil
 		}
-		if t.liveNext == nil {
+		if t.afterCopy == nil && t.liveNext == nil {
 			t.liveNext = expect
 		}
 	}
@@ -610,7 +621,7 @@ func (t *Tailer) openNext(ctx context.Context) (ok bool, err error) {
 		t.noteBackups(bs)
 		var next *backup
 		for i := range bs {
-			if !t.after.IsZero() && bs[i].ts.After(t.after) {
+			if !t.lastRotated.IsZero() && bs[i].ts.After(t.lastRotated) {
 				next = &bs[i]
 				break
 			}
@@ -642,7 +653,10 @@ func (t *Tailer) openNext(ctx context.Context) (ok bool, err error) {
 			return false, nil
 		}
 		nf := liveFile(lf, lfi, t.path)
-		if e := t.liveNext; e != nil {
+		// With the copies unsettled (t.afterCopy still set), the live file
+		// is opened without a first line, so that firstLook settles them
+		// before anything of it is read.
+		if e := t.liveNext; e != nil && t.afterCopy == nil {
 			// Back from a copy made by copytruncate: the live file should
 			// start with the line it had when the tailer went to the copy;
 			// if not, it was truncated again meanwhile (see Next).
@@ -737,12 +751,12 @@ func (t *Tailer) openBackup(ctx context.Context, path string, gz bool, ts time.T
 // StartPosition returns the position the tailer started from: the
 // checkpoint's, or the live file and the offset StartAt chose. ok is false
 // when no file was open at start-up.
-func (t *Tailer) StartPosition() (checkpoint.Position, bool) { return t.began, t.beganOK }
+func (t *Tailer) StartPosition() (checkpoint.Position, bool) { return t.startPos, t.startKnown }
 
-// begin positions the tailer at start-up: at the checkpoint's file and offset
-// if that file still exists, else per StartAt in the live file.
-func (t *Tailer) begin(ctx context.Context) error {
-	err := t.begin1(ctx)
+// start positions the tailer at start-up (see position) and records where
+// it starts (StartPosition).
+func (t *Tailer) start(ctx context.Context) error {
+	err := t.position(ctx)
 	if err == nil && t.cur != nil {
 		c := t.cur
 		if c.fp == "" && !c.gz {
@@ -750,24 +764,28 @@ func (t *Tailer) begin(ctx context.Context) error {
 				c.fp, c.fpLen = fp, n
 			}
 		}
-		t.began = checkpoint.Position{Path: c.name, Dev: c.key.dev, Inode: c.key.ino,
+		t.startPos = checkpoint.Position{Path: c.name, Dev: c.key.dev, Inode: c.key.ino,
 			Fingerprint: c.fp, FingerprintLen: c.fpLen, Offset: t.lr.consumed}
-		t.beganOK = t.began.Offset == 0 || t.began.Fingerprint != ""
+		t.startKnown = t.startPos.Offset == 0 || t.startPos.Fingerprint != ""
 	}
 	return err
 }
 
-func (t *Tailer) begin1(ctx context.Context) error {
-	p := t.startPos
-	if p.IsZero() && !t.startAt.IsZero() {
-		// An earlier run started at startAt but recorded no file: read every
+// position opens what the tailer reads first: the checkpoint's file at its
+// offset if that file (or the copy made of it) still exists, else per
+// StartAt in the live file; when the checkpoint names no file or a file now
+// gone, the backups rotated since it was written come first.
+func (t *Tailer) position(ctx context.Context) error {
+	p := t.checkpointed
+	if p.IsZero() && !t.savedAt.IsZero() {
+		// An earlier run started at savedAt but recorded no file: read every
 		// backup rotated since, then the live file, from their beginnings.
-		t.log.Info().Time("earlier_start", t.startAt).Msg("the checkpoint names no file yet; reading every backup rotated since the earlier start, then the live file")
-		t.after = t.startAt.Add(-time.Millisecond)
+		t.log.Info().Time("earlier_start", t.savedAt).Msg("the checkpoint names no file yet; reading every backup rotated since the earlier start, then the live file")
+		t.lastRotated = t.savedAt.Add(-time.Millisecond)
 		return nil
 	}
 	if p.IsZero() {
-		return t.beginFresh(ctx)
+		return t.startFresh(ctx)
 	}
 	found, err := t.resume(ctx, p)
 	if err != nil || found {
@@ -781,16 +799,17 @@ func (t *Tailer) begin1(ctx context.Context) error {
 			"the events after its checkpointed offset are lost; reading every newer backup and the live file " +
 			"(keep the agent running, or raise --audit-log-maxbackup, to avoid this)")
 	// Every backup rotated after the checkpoint was written is newer than the lost file.
-	t.after = t.startAt.Add(-time.Millisecond)
+	t.lastRotated = t.savedAt.Add(-time.Millisecond)
 	return nil
 }
 
-func (t *Tailer) beginFresh(ctx context.Context) error {
+// startFresh opens the live file per StartAt, at a first start.
+func (t *Tailer) startFresh(ctx context.Context) error {
 	f, fi, err := openRegular(t.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Everything written from now on is to be read: generations rotated
 		// before the first read are backups newer than this moment.
-		t.after = time.Now().UTC().Add(-time.Millisecond)
+		t.lastRotated = time.Now().UTC().Add(-time.Millisecond)
 		t.log.Info().Str("file", t.path).Msg("waiting for the audit log to appear")
 		return nil
 	}
@@ -847,7 +866,7 @@ func (t *Tailer) resume(ctx context.Context, p checkpoint.Position) (bool, error
 			t.truncations.Add(1)
 			t.log.Warn().Str("file", t.path).Int64("size", fi.Size()).Int64("offset", off).
 				Msg("file is shorter than the checkpoint: truncated while the agent was stopped; reading the rest of the old content from its copy, then the file from the start")
-			c, coff, err := t.openCopy(ctx, p.Fingerprint, p.FingerprintLen, off, nil)
+			c, coff, err := t.openCopySettled(ctx, p.Fingerprint, p.FingerprintLen, off, nil)
 			if err != nil || c != nil {
 				f.Close()
 				if c != nil {
@@ -916,7 +935,7 @@ func (t *Tailer) resume(ctx context.Context, p checkpoint.Position) (bool, error
 	if p.Path != t.path {
 		key = &fileKey{p.Dev, p.Inode}
 	}
-	c, off, err := t.openCopy(ctx, p.Fingerprint, p.FingerprintLen, p.Offset, key)
+	c, off, err := t.openCopySettled(ctx, p.Fingerprint, p.FingerprintLen, p.Offset, key)
 	if err != nil || c == nil {
 		return false, err
 	}
@@ -927,6 +946,25 @@ func (t *Tailer) resume(ctx context.Context, p checkpoint.Position) (bool, error
 	}
 	t.resumeIn(c, off)
 	return true, nil
+}
+
+// openCopySettled is openCopy at start-up, which cannot wait for a later
+// call: while the copies keep changing it looks again, for up to a second,
+// then takes them as they are.
+func (t *Tailer) openCopySettled(ctx context.Context, fp string, fpLen int, offset int64, key *fileKey) (*file, int64, error) {
+	for range 50 {
+		c, off, err := t.openCopy(ctx, fp, fpLen, offset, key)
+		if !errors.Is(err, errCopiesChanging) {
+			return c, off, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.log.Warn().Str("file", t.path).Msg("the copies made by copytruncate kept changing for a second at start-up; going on without the checkpointed one")
+	return nil, 0, nil
 }
 
 // resumeIn starts at offset off in c, a copy made by copytruncate; the live
@@ -948,7 +986,7 @@ type seenBackup struct {
 // (--audit-log-maxbackup or --audit-log-maxage) before the agent read it.
 func (t *Tailer) noteBackups(bs []backup) {
 	t.lastScan = time.Now()
-	if t.after.IsZero() {
+	if t.lastRotated.IsZero() {
 		return // not reading backups: those in the directory are history
 	}
 	if t.seen == nil {
@@ -956,7 +994,7 @@ func (t *Tailer) noteBackups(bs []backup) {
 	}
 	present := make(map[time.Time]bool, len(bs))
 	for _, b := range bs {
-		if !b.ts.After(t.after) {
+		if !b.ts.After(t.lastRotated) {
 			continue
 		}
 		present[b.ts] = true
@@ -970,7 +1008,7 @@ func (t *Tailer) noteBackups(bs []backup) {
 	}
 	for ts, sb := range t.seen {
 		switch {
-		case !ts.After(t.after):
+		case !ts.After(t.lastRotated):
 			delete(t.seen, ts) // read (or being read)
 		case !present[ts] && (t.cur == nil || t.cur.ts != ts):
 			delete(t.seen, ts)
@@ -1053,8 +1091,8 @@ func (t *Tailer) skipCorrupt(ce *corruptGzipError, ts time.Time, offset int64) {
 	t.lostBytes.Add(uint64(ce.size))
 	t.log.Error().Str("file", ce.path).Int64("compressed_bytes", ce.size).Int64("offset", offset).AnErr("reason", ce.err).
 		Msg("a rotated audit log is corrupt (failed gzip check); none of it is shipped and it is skipped: its events are lost")
-	if ts.After(t.after) {
-		t.after = ts
+	if ts.After(t.lastRotated) {
+		t.lastRotated = ts
 	}
 	delete(t.seen, ts)
 }

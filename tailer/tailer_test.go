@@ -33,7 +33,7 @@ func testConfig(t *testing.T, dir string) Config {
 
 func newTailer(t *testing.T, cfg Config, start checkpoint.Position, savedAt time.Time) *Tailer {
 	t.Helper()
-	tl, err := New(context.Background(), cfg, start, savedAt, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
+	tl, err := New(t.Context(), cfg, start, savedAt, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func nextWithin(ctx context.Context, tl *Tailer) (Line, error) {
 // next reads one line with a deadline, failing the test if none comes.
 func next(t *testing.T, tl *Tailer) Line {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	l, err := nextWithin(ctx, tl)
 	if err != nil {
@@ -72,7 +72,7 @@ func next(t *testing.T, tl *Tailer) Line {
 // expectNothing checks that no line is available for a short while.
 func expectNothing(t *testing.T, tl *Tailer) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
 	defer cancel()
 	if l, err := nextWithin(ctx, tl); err == nil {
 		t.Fatalf("unexpected line %q", l.Text)
@@ -388,7 +388,7 @@ func TestLumberjackRotationStorm(t *testing.T) {
 		werr = lj.Close()
 	}()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	lastOffset := map[string]int64{}
 	for want := 0; want < n; want++ {

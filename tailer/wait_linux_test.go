@@ -20,7 +20,7 @@ func nextNoWait(t *testing.T, tl *Tailer, what string) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
-		_, err := tl.Next(context.Background())
+		_, err := tl.Next(t.Context())
 		done <- err
 	}()
 	select {
@@ -57,7 +57,7 @@ func TestNextReturnsEOFWithoutWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendFile(t, cfg.Path, "b\n")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := tl.Wait(ctx); err != nil { // sees the rename
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestWaitReturnsOnCancel(t *testing.T) {
 	appendFile(t, cfg.Path, "a\n")
 	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
 	next(t, tl)
-	if _, err := tl.Next(context.Background()); !errors.Is(err, io.EOF) {
+	if _, err := tl.Next(t.Context()); !errors.Is(err, io.EOF) {
 		t.Fatalf("Next: %v; want io.EOF", err)
 	}
 
@@ -96,27 +96,27 @@ func TestWaitReturnsOnCancel(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	waitFor("context already cancelled", ctx, context.Canceled)
 
-	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel = context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	waitFor("deadline while waiting", ctx, context.DeadlineExceeded)
 
-	ctx, cancel = context.WithCancel(context.Background())
+	ctx, cancel = context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	waitFor("cancelled while waiting", ctx, context.Canceled)
 
 	// A change makes the log busy: the next Wait lingers first, and is
 	// cancelled while it does.
 	appendFile(t, cfg.Path, "b\n")
-	waitFor("a write", context.Background(), nil)
+	waitFor("a write", t.Context(), nil)
 	if l := next(t, tl); string(l.Text) != "b" {
 		t.Fatalf("got %q after the write", l.Text)
 	}
 	appendFile(t, cfg.Path, "c\n")
-	ctx, cancel = context.WithCancel(context.Background())
+	ctx, cancel = context.WithCancel(t.Context())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	waitFor("cancelled while lingering", ctx, context.Canceled)
 	if l := next(t, tl); string(l.Text) != "c" {
@@ -137,14 +137,14 @@ func TestWaitIgnoresWritesToOtherFiles(t *testing.T) {
 	appendFile(t, other, "x")
 	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
 	next(t, tl)
-	if _, err := tl.Next(context.Background()); !errors.Is(err, io.EOF) {
+	if _, err := tl.Next(t.Context()); !errors.Is(err, io.EOF) {
 		t.Fatalf("Next: %v; want io.EOF", err)
 	}
 	if tl.Stats().Polling {
 		t.Fatal("inotify unavailable; this test needs it")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- tl.Wait(ctx) }()
@@ -186,12 +186,12 @@ func TestLingerMakesOneBatch(t *testing.T) {
 	cfg.PollInterval = 10 * time.Second
 	cfg.Linger = time.Hour // a Wait that lingered now would not return within the test
 	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
-	if _, err := tl.Next(context.Background()); !errors.Is(err, io.EOF) {
+	if _, err := tl.Next(t.Context()); !errors.Is(err, io.EOF) {
 		t.Fatalf("Next: %v; want io.EOF", err)
 	}
 	appendFile(t, cfg.Path, "first\n")
 	done := make(chan error, 1)
-	go func() { done <- tl.Wait(context.Background()) }()
+	go func() { done <- tl.Wait(t.Context()) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -204,7 +204,7 @@ func TestLingerMakesOneBatch(t *testing.T) {
 	if l := next(t, tl); string(l.Text) != "first" {
 		t.Fatalf("got %q", l.Text)
 	}
-	if _, err := tl.Next(context.Background()); !errors.Is(err, io.EOF) {
+	if _, err := tl.Next(t.Context()); !errors.Is(err, io.EOF) {
 		t.Fatalf("Next: %v; want io.EOF", err)
 	}
 
@@ -214,7 +214,7 @@ func TestLingerMakesOneBatch(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() { // the caller: one Wait, then Next until io.EOF
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel()
 		var r result
 		if r.err = tl.Wait(ctx); r.err != nil {
@@ -297,21 +297,21 @@ func TestNoGoroutineOfItsOwn(t *testing.T) {
 	}
 	goroutinesAtMost(t, before, "after New")
 	next(t, tl)
-	if _, err := tl.Next(context.Background()); !errors.Is(err, io.EOF) {
+	if _, err := tl.Next(t.Context()); !errors.Is(err, io.EOF) {
 		t.Fatalf("Next: %v; want io.EOF", err)
 	}
 	appendFile(t, cfg.Path, "b\n")
-	if err := tl.Wait(context.Background()); err != nil { // woken by inotify
+	if err := tl.Wait(t.Context()); err != nil { // woken by inotify
 		t.Fatalf("Wait: %v", err)
 	}
 	goroutinesAtMost(t, before, "after a Wait")
 	if l := next(t, tl); string(l.Text) != "b" {
 		t.Fatalf("got %q", l.Text)
 	}
-	if _, err := tl.Next(context.Background()); !errors.Is(err, io.EOF) {
+	if _, err := tl.Next(t.Context()); !errors.Is(err, io.EOF) {
 		t.Fatalf("Next: %v; want io.EOF", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if err := tl.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait: %v; want %v", err, context.DeadlineExceeded)
@@ -335,7 +335,7 @@ func TestSteadyStateBatchCalls(t *testing.T) {
 	appendFile(t, cfg.Path, "first\n")
 	tl := newTailer(t, cfg, checkpoint.Position{}, time.Time{})
 	next(t, tl)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if _, err := tl.Next(ctx); !errors.Is(err, io.EOF) {
 		t.Fatalf("Next: %v; want io.EOF", err)
@@ -404,7 +404,7 @@ func TestWatchComesBackWithTheDirectory(t *testing.T) {
 			}
 			until := func(what string, cond func() bool) {
 				t.Helper()
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 				defer cancel()
 				for !cond() {
 					if _, err := tl.Next(ctx); err != nil && !errors.Is(err, io.EOF) {

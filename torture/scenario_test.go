@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 // Settings from the environment.

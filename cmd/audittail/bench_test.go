@@ -11,7 +11,7 @@ import (
 
 	"github.com/audittail/audittail/internal/agenttest"
 	"github.com/audittail/audittail/internal/auditgen"
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 // BenchmarkEndToEnd runs the built binary over a file of b.N realistic
@@ -62,7 +62,7 @@ func benchShipFile(b *testing.B, name, transport string, cfg auditgen.Config) {
 // by a benchmark.
 type benchAgent struct {
 	srv *gelftest.Server
-	a   *agent
+	a   *agentProc
 }
 
 // startBenchAgent starts a GELF server with opts (over TLS, with a

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/audittail/audittail/internal/agenttest"
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
@@ -30,8 +30,8 @@ var binary string
 
 func TestMain(m *testing.M) { agenttest.Main(m, ".", &binary) }
 
-// agent is one run of the built binary.
-type agent struct {
+// agentProc is one run of the built binary.
+type agentProc struct {
 	cmd    *exec.Cmd
 	stdout *agenttest.Buffer
 	stderr *agenttest.Buffer
@@ -39,9 +39,9 @@ type agent struct {
 	err    error
 }
 
-func startAgent(t testing.TB, env []string, args ...string) *agent {
+func startAgent(t testing.TB, env []string, args ...string) *agentProc {
 	t.Helper()
-	a := &agent{cmd: exec.Command(binary, args...), stdout: &agenttest.Buffer{}, stderr: &agenttest.Buffer{}, done: make(chan struct{})}
+	a := &agentProc{cmd: exec.Command(binary, args...), stdout: &agenttest.Buffer{}, stderr: &agenttest.Buffer{}, done: make(chan struct{})}
 	a.cmd.Stdout, a.cmd.Stderr = a.stdout, a.stderr
 	a.cmd.Env = append(os.Environ(), env...)
 	if err := a.cmd.Start(); err != nil {
@@ -71,7 +71,7 @@ func startAgent(t testing.TB, env []string, args ...string) *agent {
 
 // waitStarted waits for the start-up log line: by then the agent holds the
 // live file open, so whatever is written afterwards is its to ship.
-func (a *agent) waitStarted(t *testing.T) {
+func (a *agentProc) waitStarted(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(a.stderr.String(), "audittail starting") {
@@ -84,7 +84,7 @@ func (a *agent) waitStarted(t *testing.T) {
 
 // stop sends sig and returns the exit code, failing if the agent takes more
 // than 10 s.
-func (a *agent) stop(t testing.TB, sig syscall.Signal) int {
+func (a *agentProc) stop(t testing.TB, sig syscall.Signal) int {
 	t.Helper()
 	a.cmd.Process.Signal(sig)
 	select {
@@ -95,7 +95,7 @@ func (a *agent) stop(t testing.TB, sig syscall.Signal) int {
 	return a.cmd.ProcessState.ExitCode()
 }
 
-func (a *agent) wait(t *testing.T) int {
+func (a *agentProc) wait(t *testing.T) int {
 	t.Helper()
 	select {
 	case <-a.done:

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/audittail/audittail/internal/auditgen"
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 // liveRate is the rate at which BenchmarkLiveLatency appends events, per

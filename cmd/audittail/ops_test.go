@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/audittail/audittail/checkpoint"
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 )
 
 // Operability of the built binary: the udp:// and http(s):// transports,
@@ -262,7 +262,7 @@ func TestCheckFailures(t *testing.T) {
 
 // metricsAddr waits for the "metrics listening" log line and returns its
 // address.
-func metricsAddr(t *testing.T, a *agent) string {
+func metricsAddr(t *testing.T, a *agentProc) string {
 	t.Helper()
 	re := regexp.MustCompile(`"addr":"([^"]+)"[^\n]*"message":"metrics listening"`)
 	deadline := time.Now().Add(10 * time.Second)
@@ -318,7 +318,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		if metricValue(page, "audittail_events_confirmed_total") == fmt.Sprint(n) {
 			for name, want := range map[string]string{
 				"audittail_events_read_total":     fmt.Sprint(n),
-				"audittail_events_shipped_total":  fmt.Sprint(n),
+				"audittail_events_sent_total":     fmt.Sprint(n),
 				"audittail_parse_errors_total":    "0",
 				"audittail_output_connected":      "1",
 				"audittail_files_open":            "1",

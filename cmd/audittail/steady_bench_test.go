@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/audittail/audittail/internal/auditgen"
-	"github.com/audittail/audittail/shipper/gelftest"
+	"github.com/audittail/audittail/internal/gelftest"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 

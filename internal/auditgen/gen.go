@@ -224,8 +224,7 @@ type ev struct {
 	ann       []kv
 	annBuf    []byte
 
-	pod  *pod
-	node *node
+	pod *pod
 
 	delay, delay2 time.Duration
 	rrt           time.Time

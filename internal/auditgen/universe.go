@@ -405,7 +405,7 @@ func buildPools() *pools {
 	p.argocd = r.podSA("argocd", "argocd-application-controller", "argocd-application-controller-0", n,
 		"argocd-application-controller/v2.13.1+af54ef8 (linux/amd64)",
 		crbReason("argocd-application-controller", "argocd-application-controller", "ServiceAccount", "argocd-application-controller/argocd"), pd.ip)
-	pd, n = podOf("prometheus-operator")
+	_, n = podOf("prometheus-operator")
 	p.prom = r.podSA("monitoring", "prometheus-k8s", "prometheus-k8s-0", n, "Prometheus/2.55.1",
 		crbReason("prometheus-k8s", "prometheus-k8s", "ServiceAccount", "prometheus-k8s/monitoring"), podIP(n))
 	pd, n = podOf("kube-state-metrics")

@@ -5,8 +5,9 @@
 // waiting, parses it, maps it to GELF and adds the message to a batch; when
 // no line is ready (or the batch is full) it hands the batch to the shipper
 // in one call and, if nothing is ready, waits for the log to grow. Each
-// line's checkpoint position goes into a FIFO behind the sequence number of
-// the last message at or before it; when the shipper confirms a sequence
+// line's checkpoint position goes into a FIFO (the Tracker) behind the
+// sequence number of the last message at or before it; when the shipper
+// confirms a sequence
 // number (the server received every message up to it: see package shipper
 // for what confirms a message on each transport), the newest position
 // whose messages are all confirmed is marked in the checkpoint, once per
@@ -20,12 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/audittail/audittail/checkpoint"
-	"github.com/audittail/audittail/internal/fifo"
 	"github.com/audittail/audittail/pkg/audit"
 	"github.com/audittail/audittail/pkg/gelf"
 	"github.com/audittail/audittail/tailer"
@@ -56,23 +55,16 @@ type batch interface {
 	SendNow(ctx context.Context) (first uint64, n int, err error)
 }
 
-// marker records how far the file has been handled.
-type marker interface {
-	Mark(checkpoint.Position)
-}
-
 // Stats are the pipeline's counters.
 type Stats struct {
-	Lines         uint64 // lines read
-	Sent          uint64 // messages handed to the shipper
-	Confirmed     uint64 // messages confirmed by the server
-	Bytes         uint64 // bytes of GELF handed to the shipper
-	ParseErrors   uint64 // lines that were not valid audit events (shipped flagged)
-	Partial       uint64 // unterminated ends of rotated files (shipped flagged)
-	LongLines     uint64 // lines cut at max_line_bytes (shipped flagged)
-	Truncated     uint64 // messages cut to max_message_bytes
-	SkippedBlank  uint64 // empty lines (nothing to ship)
-	LastConfirmed time.Time
+	Read         uint64 // lines read, blank ones included
+	Sent         uint64 // messages handed to the shipper
+	Bytes        uint64 // bytes of GELF handed to the shipper
+	ParseErrors  uint64 // lines that were not valid audit events (shipped flagged)
+	Partial      uint64 // unterminated ends of rotated files (shipped flagged)
+	LongLines    uint64 // lines cut at max_line_bytes (shipped flagged)
+	Truncated    uint64 // messages cut to max_message_bytes
+	SkippedBlank uint64 // empty lines (nothing to ship)
 }
 
 // Bounds of one batch: the shipper takes a batch in one call, and the
@@ -82,14 +74,14 @@ const (
 	maxBatchBytes    = 1 << 20
 )
 
-// Pipeline is the forward path. Run must be called once; OnConfirm is safe
-// to call from another goroutine.
+// Pipeline is the forward path. Run must be called once; Stats is safe to
+// call from another goroutine.
 type Pipeline struct {
-	src  source
-	enc  *gelf.Encoder
-	out  batch
-	ckpt marker
-	log  zerolog.Logger
+	src     source
+	enc     *gelf.Encoder
+	out     batch
+	tracker *Tracker
+	log     zerolog.Logger
 
 	ev  audit.Event
 	rec gelf.Record
@@ -102,14 +94,8 @@ type Pipeline struct {
 	msgBytes uint64 // their bytes
 	flagged  batchCounts
 
-	mu        sync.Mutex
-	pending   fifo.Queue[pendingPos] // positions waiting for their messages' confirmation
-	lastSeq   uint64                 // sequence number of the last message sent
-	confirmed uint64                 // highest sequence number confirmed
-
-	lines, sent, confirmedN, bytes                     atomic.Uint64
+	read, sent, bytes                                  atomic.Uint64
 	parseErrors, partial, longLines, truncated, blanks atomic.Uint64
-	lastConfirmed                                      atomic.Int64
 
 	parseLog, longLog rateLimit
 }
@@ -127,17 +113,11 @@ type batchCounts struct {
 	parseErrors, partial, longLines, truncated, blanks uint64
 }
 
-// pendingPos is a position that can be marked once every message up to seq
-// is confirmed.
-type pendingPos struct {
-	seq uint64
-	pos checkpoint.Position
-}
-
-// New wires a pipeline. Call OnConfirm from the shipper's confirmation
-// callback.
-func New(src source, enc *gelf.Encoder, out batch, ckpt marker, log zerolog.Logger) *Pipeline {
-	return &Pipeline{src: src, enc: enc, out: out, ckpt: ckpt, log: log,
+// New wires a pipeline: lines from src, encoded by enc, sent in batches
+// through out, their positions tracked by tracker (whose Confirm the
+// shipper calls).
+func New(src source, enc *gelf.Encoder, out batch, tracker *Tracker, log zerolog.Logger) *Pipeline {
+	return &Pipeline{src: src, enc: enc, out: out, tracker: tracker, log: log,
 		parseLog: rateLimit{every: 10 * time.Second}, longLog: rateLimit{every: 10 * time.Second}}
 }
 
@@ -282,39 +262,12 @@ func (p *Pipeline) flush(ctx context.Context, idle bool) error {
 	}
 	// Queue the positions of the lines whose messages were taken (and of
 	// the blank lines among and after them).
-	p.mu.Lock()
-	seq := p.lastSeq
-	if n > 0 {
-		if first != p.lastSeq+1 {
-			p.mu.Unlock()
-			return fmt.Errorf("pipeline: the shipper numbered messages from %d, expected %d", first, p.lastSeq+1)
-		}
-		p.lastSeq = first + uint64(n) - 1
+	if terr := p.tracker.sent(first, n, p.inBatch); terr != nil {
+		return terr
 	}
-	taken := 0
-	var last *checkpoint.Position
-	for i := range p.inBatch {
-		l := &p.inBatch[i]
-		if l.msg {
-			if taken == n {
-				break
-			}
-			taken++
-			seq++
-		}
-		if p.pending.Len() == 0 && seq <= p.confirmed {
-			last = &l.pos // nothing waits before it: mark it now
-			continue
-		}
-		p.pending.Push(pendingPos{seq: seq, pos: l.pos})
-	}
-	if last != nil {
-		p.ckpt.Mark(*last)
-	}
-	p.mu.Unlock()
 
 	fc := p.flagged
-	p.lines.Add(uint64(len(p.inBatch)))
+	p.read.Add(uint64(len(p.inBatch)))
 	p.sent.Add(uint64(n))
 	if n == p.msgs {
 		p.bytes.Add(p.msgBytes)
@@ -339,36 +292,11 @@ func (p *Pipeline) reset() {
 	p.msgs, p.msgBytes, p.flagged = 0, 0, batchCounts{}
 }
 
-// OnConfirm is the shipper's callback: every message with a sequence number up
-// to seq has been received by the server. It marks the newest position whose
-// messages are all confirmed.
-func (p *Pipeline) OnConfirm(seq uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if seq <= p.confirmed {
-		return
-	}
-	p.confirmedN.Add(seq - p.confirmed)
-	p.confirmed = seq
-	p.lastConfirmed.Store(time.Now().UnixNano())
-	var last checkpoint.Position
-	n := 0
-	for n < p.pending.Len() && p.pending.At(n).seq <= seq {
-		last = p.pending.At(n).pos
-		n++
-	}
-	if n > 0 {
-		p.pending.Drop(n)
-		p.ckpt.Mark(last)
-	}
-}
-
 // Stats returns a snapshot of the counters.
 func (p *Pipeline) Stats() Stats {
-	s := Stats{
-		Lines:        p.lines.Load(),
+	return Stats{
+		Read:         p.read.Load(),
 		Sent:         p.sent.Load(),
-		Confirmed:    p.confirmedN.Load(),
 		Bytes:        p.bytes.Load(),
 		ParseErrors:  p.parseErrors.Load(),
 		Partial:      p.partial.Load(),
@@ -376,10 +304,6 @@ func (p *Pipeline) Stats() Stats {
 		Truncated:    p.truncated.Load(),
 		SkippedBlank: p.blanks.Load(),
 	}
-	if ns := p.lastConfirmed.Load(); ns != 0 {
-		s.LastConfirmed = time.Unix(0, ns)
-	}
-	return s
 }
 
 // rateLimit lets one event through per interval. Used from one goroutine.

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/audittail/audittail/checkpoint"
@@ -124,7 +126,13 @@ func (m *marks) last() (checkpoint.Position, int) {
 	return m.pos[len(m.pos)-1], len(m.pos)
 }
 
-func setup(t *testing.T, content string) (*Pipeline, *recorder, *marks, string, context.CancelFunc, chan error) {
+func setup(t *testing.T, content string) (*Pipeline, *Tracker, *recorder, *marks, string, context.CancelFunc, chan error) {
+	t.Helper()
+	return setupLog(t, content, zerolog.NewTestWriter(t))
+}
+
+// setupLog is setup with the pipeline's log written to w.
+func setupLog(t *testing.T, content string, w io.Writer) (*Pipeline, *Tracker, *recorder, *marks, string, context.CancelFunc, chan error) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.log")
@@ -133,8 +141,8 @@ func setup(t *testing.T, content string) (*Pipeline, *recorder, *marks, string, 
 	}
 	tc := tailer.Config{Path: path, PollInterval: 20 * time.Millisecond, MaxLineBytes: 1 << 20}
 	tc.SetDefaults()
-	log := zerolog.New(zerolog.NewTestWriter(t))
-	tl, err := tailer.New(context.Background(), tc, checkpoint.Position{}, time.Time{}, log)
+	log := zerolog.New(w)
+	tl, err := tailer.New(t.Context(), tc, checkpoint.Position{}, time.Time{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +154,9 @@ func setup(t *testing.T, content string) (*Pipeline, *recorder, *marks, string, 
 	}
 	rec := &recorder{got: make(chan struct{}, 1)}
 	mk := &marks{}
-	p := New(tl, enc, rec, mk, log)
-	ctx, cancel := context.WithCancel(context.Background())
+	tr := NewTracker(mk)
+	p := New(tl, enc, rec, tr, log)
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	t.Cleanup(func() {
@@ -155,7 +164,7 @@ func setup(t *testing.T, content string) (*Pipeline, *recorder, *marks, string, 
 		<-done
 		tl.Close()
 	})
-	return p, rec, mk, path, cancel, done
+	return p, tr, rec, mk, path, cancel, done
 }
 
 const goodLine = `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"%s","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods","verb":"list","user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"default","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-21T10:00:00.000001Z","stageTimestamp":"2026-11-21T10:00:00.000201Z"}`
@@ -173,24 +182,29 @@ func decode(t *testing.T, msg []byte) map[string]any {
 
 func TestCheckpointMovesOnlyOnConfirmation(t *testing.T) {
 	content := good("a") + "\n" + good("b") + "\n\n" + good("c") + "\n"
-	p, rec, mk, _, _, _ := setup(t, content)
+	p, tr, rec, mk, _, _, _ := setup(t, content)
 	msgs := rec.waitFor(t, 3)
+	// The recorder holds a message as soon as Send is entered; the pipeline
+	// queues its position and counts it once Send has returned.
+	for deadline := time.Now().Add(5 * time.Second); p.Stats().Sent < 3 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if _, n := mk.last(); n != 0 {
 		t.Fatalf("checkpoint moved before any confirmation (%d marks)", n)
 	}
 	ends := []int64{int64(len(good("a")) + 1), int64(2*len(good("a")) + 2)}
 
-	p.OnConfirm(1)
+	tr.Confirm(1)
 	if pos, _ := mk.last(); pos.Offset != ends[0] {
 		t.Fatalf("after confirming 1: offset %d, want %d", pos.Offset, ends[0])
 	}
 	// Confirming 2 covers the blank line after it too (nothing to send for it).
-	p.OnConfirm(2)
+	tr.Confirm(2)
 	if pos, _ := mk.last(); pos.Offset != ends[1]+1 {
 		t.Fatalf("after confirming 2: offset %d, want %d", pos.Offset, ends[1]+1)
 	}
-	p.OnConfirm(2) // repeated confirmations are harmless
-	p.OnConfirm(3)
+	tr.Confirm(2) // repeated confirmations are harmless
+	tr.Confirm(3)
 	if pos, _ := mk.last(); pos.Offset != int64(len(content)) {
 		t.Fatalf("after confirming 3: offset %d, want %d", pos.Offset, len(content))
 	}
@@ -200,14 +214,9 @@ func TestCheckpointMovesOnlyOnConfirmation(t *testing.T) {
 			t.Fatalf("message %d: %v", i, m)
 		}
 	}
-	// The recorder holds a message as soon as Send is entered; the pipeline
-	// counts it once Send has returned.
-	for deadline := time.Now().Add(5 * time.Second); p.Stats().Sent < 3 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
 	st := p.Stats()
-	if st.Sent != 3 || st.Confirmed != 3 || st.SkippedBlank != 1 || st.Lines != 4 {
-		t.Fatalf("stats %+v", st)
+	if st.Sent != 3 || tr.Stats().Confirmed != 3 || st.SkippedBlank != 1 || st.Read != 4 {
+		t.Fatalf("stats %+v, tracker %+v", st, tr.Stats())
 	}
 }
 
@@ -230,7 +239,7 @@ func TestBadLinesAmongGoodOnes(t *testing.T) {
 	}
 	b.WriteString(good("last") + "\n")
 	want = append(want, "last")
-	p, rec, _, path, _, _ := setup(t, b.String())
+	p, _, rec, _, path, _, _ := setup(t, b.String())
 	msgs := rec.waitFor(t, len(want))
 	for i, msg := range msgs {
 		m := decode(t, msg)
@@ -263,7 +272,7 @@ func TestBadLinesAmongGoodOnes(t *testing.T) {
 }
 
 func TestRunStopsOnCancel(t *testing.T) {
-	_, _, _, _, cancel, done := setup(t, good("a")+"\n")
+	_, _, _, _, _, cancel, done := setup(t, good("a")+"\n")
 	cancel()
 	select {
 	case err := <-done:
@@ -290,7 +299,7 @@ func TestTooLargeIsEncodedAgainSmaller(t *testing.T) {
 	tc := tailer.Config{Path: path, PollInterval: 20 * time.Millisecond}
 	tc.SetDefaults()
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	tl, err := tailer.New(context.Background(), tc, checkpoint.Position{}, time.Time{}, log)
+	tl, err := tailer.New(t.Context(), tc, checkpoint.Position{}, time.Time{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,8 +314,9 @@ func TestTooLargeIsEncodedAgainSmaller(t *testing.T) {
 	const limit = 9000
 	rec.refuseOver(limit, 3)
 	mk := &marks{}
-	p := New(tl, enc, rec, mk, log)
-	ctx, cancel := context.WithCancel(context.Background())
+	tr := NewTracker(mk)
+	p := New(tl, enc, rec, tr, log)
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
@@ -322,14 +332,84 @@ func TestTooLargeIsEncodedAgainSmaller(t *testing.T) {
 	if decode(t, msgs[0])["_auditID"] != "a" || decode(t, msgs[2])["_auditID"] != "c" {
 		t.Fatal("neighbours changed")
 	}
-	p.OnConfirm(3)
-	if pos, _ := mk.last(); pos.Offset != int64(len(content)) {
-		t.Fatalf("checkpoint at %d, want %d", pos.Offset, len(content))
-	}
+	// The positions are queued once Send returned; Stats counts the batch
+	// after that.
 	for deadline := time.Now().Add(5 * time.Second); p.Stats().Sent < 3 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
+	}
+	tr.Confirm(3)
+	if pos, _ := mk.last(); pos.Offset != int64(len(content)) {
+		t.Fatalf("checkpoint at %d, want %d", pos.Offset, len(content))
 	}
 	if st := p.Stats(); st.Sent != 3 || st.Truncated != 1 {
 		t.Fatalf("stats %+v, want Sent 3, Truncated 1", st)
 	}
+}
+
+// TestWarningsRateLimited: a burst of bad lines and of lines over
+// max_line_bytes is counted in full but logs one warning of each kind, so
+// that hostile input cannot flood the journal.
+func TestWarningsRateLimited(t *testing.T) {
+	const n = 40
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "not an event %d\n%s\n", i, strings.Repeat("y", 1<<20+10))
+	}
+	b.WriteString(good("last") + "\n")
+	var logBuf syncBuffer
+	p, _, rec, _, _, _, _ := setupLog(t, b.String(), &logBuf)
+	rec.waitFor(t, 2*n+1)
+	for deadline := time.Now().Add(5 * time.Second); p.Stats().Sent < 2*n+1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	// The long lines are also not valid events: 2n parse errors.
+	if st := p.Stats(); st.ParseErrors != 2*n || st.LongLines != n {
+		t.Fatalf("stats %+v, want %d parse errors and %d long lines", st, 2*n, n)
+	}
+	logged := logBuf.String()
+	if got := strings.Count(logged, "line is not a valid audit event"); got != 1 {
+		t.Errorf("%d parse-error warnings for a burst of %d, want 1:\n%s", got, 2*n, logged)
+	}
+	if got := strings.Count(logged, "line longer than tail.max_line_bytes"); got != 1 {
+		t.Errorf("%d long-line warnings for a burst of %d, want 1:\n%s", got, n, logged)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := rateLimit{every: 10 * time.Second}
+		if !r.allow() {
+			t.Fatal("the first event was held back")
+		}
+		time.Sleep(9 * time.Second)
+		if r.allow() {
+			t.Fatal("a second event 9 s later was let through")
+		}
+		time.Sleep(time.Second)
+		if !r.allow() {
+			t.Fatal("an event 10 s after the first was held back")
+		}
+		if r.allow() {
+			t.Fatal("two events at once were let through")
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for the pipeline's goroutine and the
+// test's.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -24,23 +24,26 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// testVersion is the version the metrics tests give the server.
+const testVersion = "v1.2.3-test"
+
 // metricsNow is the fixed clock of the metrics tests.
 var metricsNow = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
 // fakeStats is a snapshot source the tests change between requests.
 type fakeStats struct {
 	mu    sync.Mutex
-	s     agentStats
+	s     Stats
 	calls atomic.Int64
 }
 
-func (f *fakeStats) set(s agentStats) {
+func (f *fakeStats) set(s Stats) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.s = s
 }
 
-func (f *fakeStats) snapshot() agentStats {
+func (f *fakeStats) snapshot() Stats {
 	f.calls.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -52,7 +55,7 @@ func (f *fakeStats) snapshot() agentStats {
 // returned nil.
 func startMetrics(t *testing.T, stall time.Duration, f *fakeStats, log zerolog.Logger) (*metricsServer, string) {
 	t.Helper()
-	m, err := newMetricsServer("127.0.0.1:0", stall, f.snapshot, log)
+	m, err := newMetricsServer("127.0.0.1:0", testVersion, stall, f.snapshot, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,12 +115,12 @@ func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
 func TestMetricsScrape(t *testing.T) {
 	// Every field holds a different value, so a metric wired to the wrong
 	// field shows.
-	busy := agentStats{
+	busy := Stats{
 		Pipeline: pipeline.Stats{
-			Lines: 101, Sent: 102, Confirmed: 103, Bytes: 104, ParseErrors: 105, Partial: 106,
+			Read: 101, Sent: 102, Bytes: 104, ParseErrors: 105, Partial: 106,
 			LongLines: 107, Truncated: 108, SkippedBlank: 109,
-			LastConfirmed: time.Unix(1_790_000_000, 250_000_000),
 		},
+		Tracker: pipeline.TrackerStats{Confirmed: 103, LastConfirmed: time.Unix(1_790_000_000, 250_000_000)},
 		Shipper: shipper.Stats{
 			Sent: 201, Confirmed: 202, Unconfirmed: 203, UnconfirmedBytes: 204, BytesWritten: 205,
 			Resent: 206, Reconnects: 207, Connected: true, LastError: "old error",
@@ -140,7 +143,7 @@ func TestMetricsScrape(t *testing.T) {
 		busy, idle float64
 	}{
 		{counter("audittail_events_read_total"), 101, 0},
-		{counter("audittail_events_shipped_total"), 102, 0},
+		{counter("audittail_events_sent_total"), 102, 0},
 		{counter("audittail_events_confirmed_total"), 103, 0},
 		{counter("audittail_sent_bytes_total"), 104, 0},
 		{counter("audittail_parse_errors_total"), 105, 0},
@@ -172,8 +175,8 @@ func TestMetricsScrape(t *testing.T) {
 	_, base := startMetrics(t, time.Minute, f, zerolog.Nop())
 	for _, snap := range []struct {
 		name  string
-		stats agentStats
-	}{{"busy", busy}, {"idle", agentStats{}}} {
+		stats Stats
+	}{{"busy", busy}, {"idle", Stats{}}} {
 		t.Run(snap.name, func(t *testing.T) {
 			f.set(snap.stats)
 			before := f.calls.Load()
@@ -226,7 +229,7 @@ func TestMetricsScrape(t *testing.T) {
 				labels[l.GetName()] = l.GetValue()
 			}
 			if bi.GetType() != dto.MetricType_GAUGE || bi.Metric[0].GetGauge().GetValue() != 1 ||
-				len(labels) != 2 || labels["version"] != buildVersion() || labels["goversion"] != runtime.Version() {
+				len(labels) != 2 || labels["version"] != testVersion || labels["goversion"] != runtime.Version() {
 				t.Errorf("audittail_build_info = %v", bi)
 			}
 			if fams["go_goroutines"] == nil {
@@ -263,7 +266,7 @@ func TestReadyz(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f.set(agentStats{Shipper: tt.sh})
+			f.set(Stats{Shipper: tt.sh})
 			resp, body := httpDo(t, http.MethodGet, base+"/readyz")
 			if resp.StatusCode != tt.code || body != tt.body+"\n" {
 				t.Errorf("GET /readyz = %d %q, want %d %q", resp.StatusCode, body, tt.code, tt.body+"\n")
@@ -281,7 +284,7 @@ func TestReadyz(t *testing.T) {
 
 func TestReadyzNoStallTimeout(t *testing.T) {
 	f := &fakeStats{}
-	f.set(agentStats{Shipper: shipper.Stats{Connected: true, Unconfirmed: 3, OldestUnconfirmed: metricsNow.Add(-time.Hour)}})
+	f.set(Stats{Shipper: shipper.Stats{Connected: true, Unconfirmed: 3, OldestUnconfirmed: metricsNow.Add(-time.Hour)}})
 	_, base := startMetrics(t, 0, f, zerolog.Nop())
 	if resp, body := httpDo(t, http.MethodGet, base+"/readyz"); resp.StatusCode != 200 {
 		t.Errorf("GET /readyz with the stall check off = %d %q, want 200", resp.StatusCode, body)
@@ -290,7 +293,7 @@ func TestReadyzNoStallTimeout(t *testing.T) {
 
 func TestHealthzAndRoutes(t *testing.T) {
 	f := &fakeStats{}
-	f.set(agentStats{}) // not connected: liveness must not care
+	f.set(Stats{}) // not connected: liveness must not care
 	_, base := startMetrics(t, time.Minute, f, zerolog.Nop())
 
 	tests := []struct {
@@ -321,7 +324,7 @@ func TestHealthzAndRoutes(t *testing.T) {
 	}
 
 	_, index := httpDo(t, "GET", base+"/")
-	for _, p := range []string{"/metrics", "/healthz", "/readyz", buildVersion()} {
+	for _, p := range []string{"/metrics", "/healthz", "/readyz", testVersion} {
 		if !strings.Contains(index, p) {
 			t.Errorf("index does not mention %s:\n%s", p, index)
 		}
@@ -351,7 +354,7 @@ func TestMetricsBusyPort(t *testing.T) {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	m, err := newMetricsServer(addr, time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
+	m, err := newMetricsServer(addr, testVersion, time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
 	if err == nil {
 		m.Shutdown(context.Background())
 		t.Fatalf("listening on busy %s succeeded", addr)
@@ -359,13 +362,13 @@ func TestMetricsBusyPort(t *testing.T) {
 	if !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "address already in use") {
 		t.Errorf("error %q does not name %s and the cause", err, addr)
 	}
-	if _, err := newMetricsServer("", time.Minute, (&fakeStats{}).snapshot, zerolog.Nop()); err == nil {
+	if _, err := newMetricsServer("", testVersion, time.Minute, (&fakeStats{}).snapshot, zerolog.Nop()); err == nil {
 		t.Error("an empty address was accepted")
 	}
 }
 
 func TestMetricsShutdown(t *testing.T) {
-	m, err := newMetricsServer("127.0.0.1:0", time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
+	m, err := newMetricsServer("127.0.0.1:0", testVersion, time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +396,7 @@ func TestMetricsShutdown(t *testing.T) {
 }
 
 func TestMetricsShutdownBeforeServe(t *testing.T) {
-	m, err := newMetricsServer("127.0.0.1:0", time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
+	m, err := newMetricsServer("127.0.0.1:0", testVersion, time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +407,7 @@ func TestMetricsShutdownBeforeServe(t *testing.T) {
 		t.Errorf("Serve after Shutdown = %v, want nil", err)
 	}
 	// The port is free again.
-	m2, err := newMetricsServer(m.Addr(), time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
+	m2, err := newMetricsServer(m.Addr(), testVersion, time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("port not released: %v", err)
 	}
@@ -412,7 +415,7 @@ func TestMetricsShutdownBeforeServe(t *testing.T) {
 }
 
 func TestMetricsShutdownDeadline(t *testing.T) {
-	m, err := newMetricsServer("127.0.0.1:0", time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
+	m, err := newMetricsServer("127.0.0.1:0", testVersion, time.Minute, (&fakeStats{}).snapshot, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +431,7 @@ func TestMetricsShutdownDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // let the server take the connection
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	if err := m.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown with a busy client = %v, want %v", err, context.DeadlineExceeded)

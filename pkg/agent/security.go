@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"errors"
@@ -13,16 +13,17 @@ import (
 	"github.com/audittail/audittail/shipper"
 )
 
-// tokenSource says where the stream token came from.
-type tokenSource string
+// TokenSource says where the stream token came from, for the warnings
+// about it.
+type TokenSource string
 
-// Values of tokenSource.
+// Values of TokenSource.
 const (
-	tokenNone   tokenSource = ""
-	tokenFlag   tokenSource = "--stream"
-	tokenEnv    tokenSource = "$AUDITTAIL_STREAM"
-	tokenFile   tokenSource = "stream_file"
-	tokenConfig tokenSource = "gelf.stream in the config file"
+	TokenNone   TokenSource = ""
+	TokenFlag   TokenSource = "--stream"
+	TokenEnv    TokenSource = "$AUDITTAIL_STREAM"
+	TokenFile   TokenSource = "stream_file"
+	TokenConfig TokenSource = "gelf.stream in the config file"
 )
 
 // finding is something unsafe in a valid configuration: not wrong enough to
@@ -32,15 +33,14 @@ type finding struct {
 	what, msg string
 }
 
-// securityWarnings lists what a security reviewer would object to in set:
-// a token visible in the process list, a token or the audit trail sent in
-// clear, and files holding secrets (or the checkpoint's directory) that
-// group or others can read. Files that do not exist are left to the checks
-// that need them.
-func securityWarnings(set settings) []finding {
-	cfg := set.cfg
+// securityWarnings lists what a security reviewer would object to in cfg
+// and opts: a token visible in the process list, a token or the audit trail
+// sent in clear, and files holding secrets (or the checkpoint's directory)
+// that group or others can read. Files that do not exist are left to the
+// checks that need them.
+func securityWarnings(cfg config.Config, opts Options) []finding {
 	var out []finding
-	if set.tokenFrom == tokenFlag {
+	if opts.TokenFrom == TokenFlag {
 		out = append(out, finding{"stream token", "the stream token is given with --stream: every user of this node can read it " +
 			"in the process list (ps, /proc/PID/cmdline); give it with --stream-file or $AUDITTAIL_STREAM instead"})
 	}
@@ -57,8 +57,8 @@ func securityWarnings(set settings) []finding {
 	if f := cfg.GELF.StreamFile; f != "" {
 		out = appendLoose(out, "stream token file", f, false)
 	}
-	if set.tokenFrom == tokenConfig && set.configFile != "" {
-		out = appendLoose(out, "config file (it holds gelf.stream)", set.configFile, false)
+	if opts.TokenFrom == TokenConfig && opts.ConfigFile != "" {
+		out = appendLoose(out, "config file (it holds gelf.stream)", opts.ConfigFile, false)
 	}
 	if k := cfg.Output.ClientKey; k != "" {
 		out = appendLoose(out, "client key", k, false)

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -22,9 +22,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// agentStats is one snapshot of every component's counters.
-type agentStats struct {
+// Stats is one snapshot of every part's counters.
+type Stats struct {
 	Pipeline   pipeline.Stats
+	Tracker    pipeline.TrackerStats
 	Shipper    shipper.Stats
 	Tailer     tailer.Stats
 	Checkpoint checkpoint.Stats
@@ -47,7 +48,7 @@ type metricsServer struct {
 // old (never, if stallTimeout <= 0). snapshot is called once per scrape and
 // once per readiness probe, from any goroutine. log is the root logger; the
 // server adds component=metrics.
-func newMetricsServer(addr string, stallTimeout time.Duration, snapshot func() agentStats, log zerolog.Logger) (*metricsServer, error) {
+func newMetricsServer(addr, version string, stallTimeout time.Duration, snapshot func() Stats, log zerolog.Logger) (*metricsServer, error) {
 	if addr == "" {
 		return nil, errors.New("metrics: no listen address")
 	}
@@ -62,7 +63,7 @@ func newMetricsServer(addr string, stallTimeout time.Duration, snapshot func() a
 	log = log.With().Str("component", "metrics").Logger()
 	m := &metricsServer{
 		ln:    ln,
-		stats: newAgentCollector(snapshot),
+		stats: newAgentCollector(snapshot, version),
 		stall: stallTimeout,
 		log:   log,
 	}
@@ -86,7 +87,7 @@ func newMetricsServer(addr string, stallTimeout time.Duration, snapshot func() a
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		writeText(w, http.StatusOK, "audittail "+buildVersion()+"\n"+
+		writeText(w, http.StatusOK, "audittail "+version+"\n"+
 			"/metrics  Prometheus metrics\n"+
 			"/healthz  liveness: 200 while the process runs\n"+
 			"/readyz   readiness: 200 while connected and the server confirms in time")
@@ -107,6 +108,19 @@ func newMetricsServer(addr string, stallTimeout time.Duration, snapshot func() a
 // Addr is the address listened on, with the actual port when addr asked for
 // port 0.
 func (m *metricsServer) Addr() string { return m.ln.Addr().String() }
+
+// Run answers requests until ctx ends, then stops listening, waits up to a
+// second for the requests in progress, and returns nil. It returns an
+// error if serving fails before.
+func (m *metricsServer) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = m.Shutdown(sctx)
+		cancel()
+	})
+	defer stop()
+	return m.Serve()
+}
 
 // Serve answers requests until Shutdown, then returns nil. Call it once.
 func (m *metricsServer) Serve() error {
@@ -187,35 +201,37 @@ func (l metricsLog) Println(v ...any) {
 // agentCollector turns a snapshot of the components' own counters into
 // constant metrics at each scrape.
 type agentCollector struct {
-	snapshot func() agentStats
+	snapshot func() Stats
 	now      func() time.Time // time.Now; tests fix it
 	metrics  []agentMetric
 	build    *prometheus.Desc
+	version  string
 }
 
 // agentMetric is one series read from a snapshot.
 type agentMetric struct {
 	desc  *prometheus.Desc
 	kind  prometheus.ValueType
-	value func(s *agentStats, now time.Time) float64
+	value func(s *Stats, now time.Time) float64
 }
 
-func newAgentCollector(snapshot func() agentStats) *agentCollector {
+func newAgentCollector(snapshot func() Stats, version string) *agentCollector {
 	c := &agentCollector{
 		snapshot: snapshot,
 		now:      time.Now,
+		version:  version,
 		build: prometheus.NewDesc("audittail_build_info",
 			"Always 1; the labels give the audittail version and the Go version it was built with.",
 			[]string{"version", "goversion"}, nil),
 	}
-	counter := func(name, help string, v func(s *agentStats) uint64) {
+	counter := func(name, help string, v func(s *Stats) uint64) {
 		c.metrics = append(c.metrics, agentMetric{
 			desc:  prometheus.NewDesc(name, help, nil, nil),
 			kind:  prometheus.CounterValue,
-			value: func(s *agentStats, _ time.Time) float64 { return float64(v(s)) },
+			value: func(s *Stats, _ time.Time) float64 { return float64(v(s)) },
 		})
 	}
-	gauge := func(name, help string, v func(s *agentStats, now time.Time) float64) {
+	gauge := func(name, help string, v func(s *Stats, now time.Time) float64) {
 		c.metrics = append(c.metrics, agentMetric{
 			desc:  prometheus.NewDesc(name, help, nil, nil),
 			kind:  prometheus.GaugeValue,
@@ -225,41 +241,41 @@ func newAgentCollector(snapshot func() agentStats) *agentCollector {
 
 	// Pipeline: from the audit log to the shipper.
 	counter("audittail_events_read_total", "Lines read from the audit log, blank ones included.",
-		func(s *agentStats) uint64 { return s.Pipeline.Lines })
-	counter("audittail_events_shipped_total", "GELF messages handed to the shipper.",
-		func(s *agentStats) uint64 { return s.Pipeline.Sent })
+		func(s *Stats) uint64 { return s.Pipeline.Read })
+	counter("audittail_events_sent_total", "GELF messages handed to the shipper.",
+		func(s *Stats) uint64 { return s.Pipeline.Sent })
 	counter("audittail_events_confirmed_total", "GELF messages whose receipt the log server confirmed; the checkpoint moves only past these.",
-		func(s *agentStats) uint64 { return s.Pipeline.Confirmed })
+		func(s *Stats) uint64 { return s.Tracker.Confirmed })
 	counter("audittail_parse_errors_total", "Lines that were not valid audit events (shipped raw, flagged _parse_error).",
-		func(s *agentStats) uint64 { return s.Pipeline.ParseErrors })
+		func(s *Stats) uint64 { return s.Pipeline.ParseErrors })
 	counter("audittail_events_truncated_total", "GELF messages cut to gelf.max_message_bytes.",
-		func(s *agentStats) uint64 { return s.Pipeline.Truncated })
+		func(s *Stats) uint64 { return s.Pipeline.Truncated })
 	counter("audittail_long_lines_total", "Lines cut at tail.max_line_bytes (their start shipped, flagged _line_truncated_bool).",
-		func(s *agentStats) uint64 { return s.Pipeline.LongLines })
+		func(s *Stats) uint64 { return s.Pipeline.LongLines })
 	counter("audittail_partial_lines_total", "Unterminated last lines of rotated audit log files (shipped, flagged _partial_bool).",
-		func(s *agentStats) uint64 { return s.Pipeline.Partial })
+		func(s *Stats) uint64 { return s.Pipeline.Partial })
 	counter("audittail_blank_lines_total", "Empty lines skipped, having nothing to ship.",
-		func(s *agentStats) uint64 { return s.Pipeline.SkippedBlank })
+		func(s *Stats) uint64 { return s.Pipeline.SkippedBlank })
 	counter("audittail_sent_bytes_total", "Bytes of GELF messages handed to the shipper, delimiters excluded.",
-		func(s *agentStats) uint64 { return s.Pipeline.Bytes })
+		func(s *Stats) uint64 { return s.Pipeline.Bytes })
 	gauge("audittail_last_confirmed_timestamp_seconds", "Unix time of the last confirmation from the log server; 0 if none yet.",
-		func(s *agentStats, _ time.Time) float64 { return unixSeconds(s.Pipeline.LastConfirmed) })
+		func(s *Stats, _ time.Time) float64 { return unixSeconds(s.Tracker.LastConfirmed) })
 
 	// Shipper: the connection and its replay window.
 	counter("audittail_events_replayed_total", "GELF messages written again, their receipt unconfirmed: after a reconnect, or a request the server refused.",
-		func(s *agentStats) uint64 { return s.Shipper.Resent })
+		func(s *Stats) uint64 { return s.Shipper.Resent })
 	counter("audittail_written_bytes_total", "Raw bytes written to log server connections, TLS overhead and replayed frames included.",
-		func(s *agentStats) uint64 { return s.Shipper.BytesWritten })
+		func(s *Stats) uint64 { return s.Shipper.BytesWritten })
 	counter("audittail_reconnects_total", "Connections to the log server established after the first one.",
-		func(s *agentStats) uint64 { return s.Shipper.Reconnects })
+		func(s *Stats) uint64 { return s.Shipper.Reconnects })
 	gauge("audittail_output_connected", "1 while a connection to the log server is up, else 0.",
-		func(s *agentStats, _ time.Time) float64 { return bit(s.Shipper.Connected) })
+		func(s *Stats, _ time.Time) float64 { return bit(s.Shipper.Connected) })
 	gauge("audittail_unconfirmed_events", "GELF messages sent and not yet confirmed by the log server (the replay window).",
-		func(s *agentStats, _ time.Time) float64 { return float64(s.Shipper.Unconfirmed) })
+		func(s *Stats, _ time.Time) float64 { return float64(s.Shipper.Unconfirmed) })
 	gauge("audittail_unconfirmed_bytes", "Bytes in the replay window, delimiters included.",
-		func(s *agentStats, _ time.Time) float64 { return float64(s.Shipper.UnconfirmedBytes) })
+		func(s *Stats, _ time.Time) float64 { return float64(s.Shipper.UnconfirmedBytes) })
 	gauge("audittail_oldest_unconfirmed_age_seconds", "Seconds since the oldest unconfirmed GELF message was sent; 0 when none is unconfirmed.",
-		func(s *agentStats, now time.Time) float64 {
+		func(s *Stats, now time.Time) float64 {
 			if s.Shipper.OldestUnconfirmed.IsZero() {
 				return 0
 			}
@@ -268,27 +284,27 @@ func newAgentCollector(snapshot func() agentStats) *agentCollector {
 
 	// Tailer: the audit log files.
 	gauge("audittail_lag_bytes", "Bytes of the current audit log file not read yet.",
-		func(s *agentStats, _ time.Time) float64 { return float64(s.Tailer.LagBytes) })
+		func(s *Stats, _ time.Time) float64 { return float64(s.Tailer.LagBytes) })
 	gauge("audittail_files_open", "Audit log files held open (0 or 1).",
-		func(s *agentStats, _ time.Time) float64 { return float64(s.Tailer.FilesOpen) })
+		func(s *Stats, _ time.Time) float64 { return float64(s.Tailer.FilesOpen) })
 	counter("audittail_rotations_total", "Switches from one generation of the audit log to the next.",
-		func(s *agentStats) uint64 { return s.Tailer.Rotations })
+		func(s *Stats) uint64 { return s.Tailer.Rotations })
 	counter("audittail_truncations_total", "Audit log files found shorter than what was read (copytruncate).",
-		func(s *agentStats) uint64 { return s.Tailer.Truncations })
+		func(s *Stats) uint64 { return s.Tailer.Truncations })
 	counter("audittail_lost_files_total", "Rotated audit log files deleted before they were read to their end.",
-		func(s *agentStats) uint64 { return s.Tailer.LostFiles })
+		func(s *Stats) uint64 { return s.Tailer.LostFiles })
 	counter("audittail_lost_bytes_total", "Unread bytes of the lost audit log files (a lower bound when only an older size was known).",
-		func(s *agentStats) uint64 { return s.Tailer.LostBytes })
+		func(s *Stats) uint64 { return s.Tailer.LostBytes })
 	counter("audittail_inotify_overflows_total", "inotify queue overflows, each followed by a rescan.",
-		func(s *agentStats) uint64 { return s.Tailer.InotifyOverflows })
+		func(s *Stats) uint64 { return s.Tailer.InotifyOverflows })
 	gauge("audittail_polling", "1 when inotify is unusable and only the poll timer wakes the tailer, else 0.",
-		func(s *agentStats, _ time.Time) float64 { return bit(s.Tailer.Polling) })
+		func(s *Stats, _ time.Time) float64 { return bit(s.Tailer.Polling) })
 
 	// Checkpoint.
 	counter("audittail_checkpoint_writes_total", "Checkpoint file writes that succeeded.",
-		func(s *agentStats) uint64 { return s.Checkpoint.Writes })
+		func(s *Stats) uint64 { return s.Checkpoint.Writes })
 	counter("audittail_checkpoint_errors_total", "Checkpoint file writes that failed (retried at the next flush).",
-		func(s *agentStats) uint64 { return s.Checkpoint.Errors })
+		func(s *Stats) uint64 { return s.Checkpoint.Errors })
 	return c
 }
 
@@ -306,7 +322,7 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&s, now))
 	}
-	ch <- prometheus.MustNewConstMetric(c.build, prometheus.GaugeValue, 1, buildVersion(), runtime.Version())
+	ch <- prometheus.MustNewConstMetric(c.build, prometheus.GaugeValue, 1, c.version, runtime.Version())
 }
 
 func bit(b bool) float64 {

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"bufio"
@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,18 +25,6 @@ import (
 	"github.com/audittail/audittail/shipper"
 	"github.com/rs/zerolog"
 )
-
-const checkUsage = `Usage: audittail check [the agent's flags] [--send-test]
-
-Checks that audittail can run here, with these settings, as this user,
-without shipping any audit event: the configuration; the audit log and its
-directory (readable); the checkpoint (readable, its directory writable);
-the stream token; the endpoint (resolved, connected, TLS handshake). With
---send-test it also sends one test message (not an audit event) and waits
-for the server to confirm it. Prints one line per check; the exit code is 0
-only if every check passed, 1 if one failed, 2 for a configuration error.
-
-`
 
 // checkReport prints one line per check and counts failures.
 type checkReport struct {
@@ -65,41 +52,42 @@ func (r *checkReport) fail(what, format string, args ...any) {
 	r.line("FAIL", what, fmt.Sprintf(format, args...))
 }
 
-// runCheck is `audittail check`.
-func runCheck(args []string, stdout, stderr io.Writer) int {
-	var sendTest bool
-	set, err := loadConfig(args, stderr, func(fs *flag.FlagSet) {
-		fs.BoolVar(&sendTest, "send-test", false, "also send one test message (not an audit event) and wait for the server to confirm it")
-	})
-	cfg := set.cfg
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	r := &checkReport{w: stdout}
-	fmt.Fprintf(stdout, "audittail %s check\n", buildVersion())
-	if err != nil {
-		r.fail("configuration", "%v", err)
-		fmt.Fprintln(stdout, "configuration error: nothing else was checked")
-		return exitUsage
-	}
-	if set.showVersion {
-		return exitOK
-	}
+// Check is `audittail check`: it checks, as the user it runs as and
+// without shipping any audit event, that an agent with cfg and opts can run
+// here, and prints one line per check to w (ok, warn or FAIL, the check,
+// the details): the audit log and its directory (readable), the checkpoint
+// (readable, its directory writable), the stream token, what the agent
+// warns about at start-up (securityWarnings), the endpoint (resolved,
+// connected, TLS handshake) and, with sendTest, one test message (not an
+// audit event) confirmed by the server. It reports whether every check
+// passed.
+func Check(w io.Writer, cfg config.Config, opts Options, sendTest bool) bool {
+	r := &checkReport{w: w}
+	fmt.Fprintf(w, "audittail %s check\n", opts.Version)
 	r.ok("configuration", "valid (endpoint %s, audit log %s, checkpoint %s)", cfg.Output.Endpoint, cfg.Tail.Path, cfg.Checkpoint.Path)
 
 	checkAuditLog(r, cfg.Tail.Path)
 	checkCheckpoint(r, cfg.Checkpoint.Path)
 	checkToken(r, cfg)
-	checkSecurity(r, set)
+	checkSecurity(r, cfg, opts)
 	checkEndpoint(r, cfg, sendTest)
 
 	total := r.passed + r.failed
 	if r.failed > 0 {
-		fmt.Fprintf(stdout, "%d of %d checks failed\n", r.failed, total)
-		return exitRuntime
+		fmt.Fprintf(w, "%d of %d checks failed\n", r.failed, total)
+		return false
 	}
-	fmt.Fprintf(stdout, "all %d checks passed\n", total)
-	return exitOK
+	fmt.Fprintf(w, "all %d checks passed\n", total)
+	return true
+}
+
+// CheckConfigFailed is what `audittail check` prints when the
+// configuration itself is wrong: nothing else can be checked.
+func CheckConfigFailed(w io.Writer, version string, err error) {
+	r := &checkReport{w: w}
+	fmt.Fprintf(w, "audittail %s check\n", version)
+	r.fail("configuration", "%v", err)
+	fmt.Fprintln(w, "configuration error: nothing else was checked")
 }
 
 // checkAuditLog checks that this process can list the log's directory (to
@@ -235,8 +223,8 @@ func checkToken(r *checkReport, cfg config.Config) {
 
 // checkSecurity reports what the agent warns about at start-up (see
 // securityWarnings), one warn line each, or one ok line.
-func checkSecurity(r *checkReport, set settings) {
-	fs := securityWarnings(set)
+func checkSecurity(r *checkReport, cfg config.Config, opts Options) {
+	fs := securityWarnings(cfg, opts)
 	for _, f := range fs {
 		r.warn(f.what, "%s", f.msg)
 	}
@@ -316,7 +304,7 @@ func checkEndpoint(r *checkReport, cfg config.Config, sendTest bool) {
 // confirmation.
 func sendTestMessage(r *checkReport, cfg config.Config, sh *shipper.Shipper, confirmed <-chan uint64) {
 	const what = "test message"
-	enc, err := newEncoder(cfg.GELF, sh, zerolog.Nop())
+	enc, err := newEncoder(cfg, zerolog.Nop())
 	if err != nil {
 		r.fail(what, "%v", err)
 		closeQuietly(sh)

@@ -1,27 +1,31 @@
-package main
+package agent
 
 import (
 	"fmt"
 	"io"
 	"os"
 	"sync"
+	"time"
+
+	"github.com/audittail/audittail/pkg/config"
+	"github.com/rs/zerolog"
 )
 
-// logOutput is where the agent's log goes: standard error, or a file
+// LogOutput is where the agent's log goes: standard error, or a file
 // opened for appending that SIGHUP re-opens, so logrotate can move it
 // (rotate, then `systemctl reload audittail` or kill -HUP). Writes and
 // Reopen are serialised, so no line is split across the two files.
-type logOutput struct {
+type LogOutput struct {
 	mu   sync.Mutex
 	path string    // "" for standard error
 	w    io.Writer // the file, or standard error
 	f    *os.File  // nil for standard error
 }
 
-// openLogOutput opens path for appending (creating it 0640), or returns
-// standard error when path is "".
-func openLogOutput(path string, stderr io.Writer) (*logOutput, error) {
-	o := &logOutput{path: path, w: stderr}
+// OpenLogOutput opens path for appending (creating it 0640), or returns
+// stderr when path is "".
+func OpenLogOutput(path string, stderr io.Writer) (*LogOutput, error) {
+	o := &LogOutput{path: path, w: stderr}
 	if path == "" {
 		return o, nil
 	}
@@ -41,7 +45,7 @@ func openLogFile(path string) (*os.File, error) {
 	return f, nil
 }
 
-func (o *logOutput) Write(p []byte) (int, error) {
+func (o *LogOutput) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.w.Write(p)
@@ -49,7 +53,7 @@ func (o *logOutput) Write(p []byte) (int, error) {
 
 // Reopen opens the log file again by name and closes the old one. On error
 // the old file is kept. It does nothing for standard error.
-func (o *logOutput) Reopen() error {
+func (o *LogOutput) Reopen() error {
 	if o.path == "" {
 		return nil
 	}
@@ -65,7 +69,7 @@ func (o *logOutput) Reopen() error {
 }
 
 // Close closes the log file, if any.
-func (o *logOutput) Close() error {
+func (o *LogOutput) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.f == nil {
@@ -74,4 +78,13 @@ func (o *logOutput) Close() error {
 	err := o.f.Close()
 	o.f, o.w = nil, io.Discard
 	return err
+}
+
+// NewLogger returns the agent's logger on w, with the level and format of c.
+func NewLogger(c config.Log, w io.Writer) zerolog.Logger {
+	lvl, _ := zerolog.ParseLevel(c.Level)
+	if c.Format == config.LogConsole {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 }

@@ -1,0 +1,70 @@
+package pipeline
+
+import (
+	"testing"
+
+	"github.com/audittail/audittail/checkpoint"
+)
+
+func pos(off int64) checkpoint.Position { return checkpoint.Position{Path: "/a", Offset: off} }
+
+// TestTrackerMarksOnlyConfirmed walks the Tracker through the cases the
+// pipeline meets: messages confirmed one by one and in runs, blank lines
+// among and after messages, a batch of blank lines only, a confirmation
+// that comes before the positions of its batch (a sender that wrote the
+// batch itself), and a batch taken in part.
+func TestTrackerMarksOnlyConfirmed(t *testing.T) {
+	mk := &marks{}
+	tr := NewTracker(mk)
+	last := func() int64 { p, _ := mk.last(); return p.Offset }
+
+	// Batch: m1 (10), blank (11), m2 (20), m3 (30), blank (31).
+	if err := tr.sent(1, 3, []batchLine{{pos(10), true}, {pos(11), false}, {pos(20), true}, {pos(30), true}, {pos(31), false}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := mk.last(); n != 0 {
+		t.Fatalf("marked before any confirmation")
+	}
+	tr.Confirm(1)
+	if last() != 11 { // m1 and the blank line after it
+		t.Fatalf("after 1: %d, want 11", last())
+	}
+	tr.Confirm(3)
+	if last() != 31 {
+		t.Fatalf("after 3: %d, want 31", last())
+	}
+
+	// Blank lines only, everything before confirmed: marked at once.
+	if err := tr.sent(0, 0, []batchLine{{pos(32), false}, {pos(33), false}}); err != nil {
+		t.Fatal(err)
+	}
+	if last() != 33 {
+		t.Fatalf("blank lines: %d, want 33", last())
+	}
+
+	// The confirmation of 4 and 5 comes before their positions.
+	tr.Confirm(5)
+	if err := tr.sent(4, 2, []batchLine{{pos(40), true}, {pos(50), true}}); err != nil {
+		t.Fatal(err)
+	}
+	if last() != 50 {
+		t.Fatalf("confirmed first: %d, want 50", last())
+	}
+
+	// Only 2 of 3 messages taken: the third line's position is not queued.
+	if err := tr.sent(6, 2, []batchLine{{pos(60), true}, {pos(70), true}, {pos(80), true}}); err != nil {
+		t.Fatal(err)
+	}
+	tr.Confirm(7)
+	if last() != 70 {
+		t.Fatalf("batch taken in part: %d, want 70", last())
+	}
+	if st := tr.Stats(); st.Confirmed != 7 || st.LastConfirmed.IsZero() {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// Out of sequence numbering is a bug, refused.
+	if err := tr.sent(10, 1, []batchLine{{pos(90), true}}); err == nil {
+		t.Fatal("a batch numbered from 10 after 7 was accepted")
+	}
+}
