@@ -59,12 +59,9 @@ verify-examples: build
 fuzz:
 	@set -e; for f in $$(find . -name '*_test.go' -not -path './.git/*' | sort); do \
 		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
-			d=$$(dirname $$f); echo "fuzz $$t in $$d for $(FUZZTIME)"; \
-			if [ "$${d#./examples}" != "$$d" ]; then \
-				(cd examples && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$${d#./examples/}); \
-			else \
-				$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$d; \
-			fi; \
+			d=$$(dirname $$f); m=$$d; while [ ! -f $$m/go.mod ]; do m=$$(dirname $$m); done; \
+			echo "fuzz $$t in $$d for $(FUZZTIME)"; \
+			(cd $$m && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) .$${d#$$m}); \
 		done; \
 	done
 
