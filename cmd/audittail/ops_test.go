@@ -154,7 +154,8 @@ func TestCheckPasses(t *testing.T) {
 		regexp.MustCompile(`(?m)^ok +connect +` + regexp.QuoteMeta(srv.Endpoint()) + `: TCP connection and TLS handshake succeeded`),
 		regexp.MustCompile(`(?m)^ok +test message +received by the server's TCP stack; search for check_id:([0-9a-f]{16})`),
 		regexp.MustCompile(`(?m)^ok +permissions +the files holding secrets and the checkpoint directory are private`),
-		regexp.MustCompile(`(?m)^all 7 checks passed$`),
+		regexp.MustCompile(`(?m)^all 8 checks passed$`),
+		regexp.MustCompile(`(?m)^ok +trusted roots +the system.s CA bundle, and .*ca\.pem$`),
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("output does not match %s:\n%s", want, out)
@@ -190,7 +191,7 @@ func TestCheckFailures(t *testing.T) {
 		out, code := runCheckCmd(t, nil, "--path", logPath, "--endpoint", srv.Endpoint(), "--ca-cert", other.CAFile,
 			"--checkpoint", filepath.Join(dir, "c.json"), "--send-test")
 		if code != 1 || !regexp.MustCompile(`(?m)^FAIL +connect +connect `+regexp.QuoteMeta(srv.Endpoint())+`: .*certificate signed by unknown authority`).MatchString(out) ||
-			!strings.Contains(out, "1 of 6 checks failed") {
+			!strings.Contains(out, "1 of 7 checks failed") {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}
 		if srv.Count() != 0 {

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/internal/roots"
 	"github.com/audittail/audittail/internal/secret"
 	"github.com/audittail/audittail/pkg/config"
 	"github.com/audittail/audittail/pkg/gelf"
@@ -88,6 +89,7 @@ type Agent struct {
 	tailer  *tailer.Tailer
 	pipe    *pipeline.Pipeline
 	metrics *metricsServer // nil without metrics.addr
+	roots   roots.Source   // the TLS roots trusted, for a tls:// or https:// endpoint
 }
 
 // New builds the parts of an agent from cfg (defaulted and validated): it
@@ -107,6 +109,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 		a.cfg.GELF.Stream, a.cfg.GELF.StreamFile = "", ""
 	}
 	cfg = a.cfg
+	if usesTLS(cfg) {
+		a.roots = roots.Install()
+		if a.roots.Embedded {
+			log.Info().Int("roots", a.roots.Count).AnErr("system_roots_error", a.roots.Err).
+				Msg("no CA bundle on this system: trusting the Mozilla roots embedded in the binary")
+		}
+	}
 
 	var err error
 	if a.ckpt, err = checkpoint.Open(cfg.Checkpoint, component(log, "checkpoint")); err != nil {
@@ -201,6 +210,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Int("max_message_bytes", cfg.GELF.MaxMessageBytes).
 		Int("window_bytes", cfg.Output.WindowBytes).
 		Str("ca_cert", cfg.Output.CACert).
+		Str("tls_roots", a.tlsRoots()).
 		Bool("client_cert", cfg.Output.ClientCert != "").
 		Interface("resume_from", resumeInfo(a.ckpt.Saved().Position)).
 		Msg("audittail starting")
@@ -254,6 +264,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.statsLine(log.Info()).Msg("audittail stopped")
 	return errors.Join(readErr, bgErr, ckptErr)
+}
+
+// usesTLS reports whether the endpoint speaks TLS (tls://, https://).
+func usesTLS(cfg config.Config) bool {
+	e := cfg.Output.Endpoint
+	return strings.HasPrefix(e, "tls://") || strings.HasPrefix(e, "https://")
+}
+
+// tlsRoots names the roots trusted, "" without TLS.
+func (a *Agent) tlsRoots() string {
+	if !usesTLS(a.cfg) {
+		return ""
+	}
+	return a.roots.String()
 }
 
 // ended is nil for the error a part returns when it was told to stop.

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/internal/roots"
 	"github.com/audittail/audittail/pkg/audit"
 	"github.com/audittail/audittail/pkg/config"
 	"github.com/audittail/audittail/shipper"
@@ -242,6 +243,14 @@ func endpointHost(endpoint string) string {
 	return strings.ToLower(u.Hostname())
 }
 
+// caCertNote says that output.ca_cert is trusted too, when set.
+func caCertNote(cfg config.Config) string {
+	if cfg.Output.CACert == "" {
+		return ""
+	}
+	return ", and " + cfg.Output.CACert
+}
+
 // checkEndpoint resolves and connects to the endpoint, and with sendTest
 // sends one test message.
 func checkEndpoint(r *checkReport, cfg config.Config, sendTest bool) {
@@ -251,6 +260,13 @@ func checkEndpoint(r *checkReport, cfg config.Config, sendTest bool) {
 			r.ok("test message", "skipped: standard output")
 		}
 		return
+	}
+	if usesTLS(cfg) {
+		if src := roots.Install(); src.Embedded {
+			r.ok("trusted roots", "no CA bundle on this system: the %d Mozilla roots embedded in the binary%s", src.Count, caCertNote(cfg))
+		} else {
+			r.ok("trusted roots", "the system's CA bundle%s", caCertNote(cfg))
+		}
 	}
 	host := endpointHost(cfg.Output.Endpoint)
 	if net.ParseIP(host) == nil {
