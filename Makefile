@@ -1,13 +1,23 @@
 # audittail — see README.md.
 GO       ?= go
 BIN      := bin/audittail
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+# The version: git describe against the newest v* tag (v0.1.0, or
+# v0.1.0-3-gabc1234 three commits later, with -dirty for uncommitted
+# changes); before the first tag, v0.0.0-<commits>-g<hash>.
+VERSION  ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || \
+	echo "v0.0.0-$$(git rev-list --count HEAD 2>/dev/null || echo 0)-g$$(git rev-parse --short HEAD 2>/dev/null || echo 0000000)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty)")
+# The commit and its time: every time stored in the image, the packages and
+# the archives is this one, so the same commit gives the same files.
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+# The release flags (build/binaries/binaries.go, Flags): no build ID, no path.
+LDFLAGS  := -s -w -buildid= -X main.version=$(VERSION)
+DIST     := dist
 FUZZTIME ?= 30s
 # staticcheck, pinned, run with go run so that neither module requires it.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test test-short lint tidy-check fuzz bench clean verify-examples
+.PHONY: all build run test test-short lint tidy-check fuzz bench clean verify-examples binaries image packages archives release
 
 all: lint test build
 
@@ -22,29 +32,37 @@ run: build
 	$(BIN) --path examples/sample-audit.log --endpoint - --checkpoint $$dir/checkpoint.json \
 		--host sample-node --log-format console
 
-# The second line tests the Kubernetes manifests in examples/: a module of its
-# own (examples/go.mod), so that the agent's go.mod carries no Kubernetes library.
+# The second line tests the Kubernetes manifests in examples/, the third the
+# release tools in build/ (image, packages, archives): modules of their own,
+# so that the agent's go.mod carries neither a Kubernetes library nor nfpm.
+# The build/ tests use lintian, rpm, dpkg-deb and podman when installed, and
+# skip what needs a missing one; AUDITTAIL_REQUIRE_TOOLS=1 (CI) fails instead.
 test:
 	$(GO) test -race -count=1 ./...
 	cd examples && $(GO) test -count=1 ./...
+	cd build && $(GO) test -count=1 ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...
 	cd examples && $(GO) test -count=1 ./...
+	cd build && $(GO) test -short -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd examples && $(GO) vet ./...
+	cd build && $(GO) vet ./...
 	$(STATICCHECK) ./...
 	cd examples && $(STATICCHECK) ./...
+	cd build && $(STATICCHECK) ./...
 
-# Fails, printing the difference, if go.mod or go.sum of either module is not
+# Fails, printing the difference, if go.mod or go.sum of a module is not
 # what go mod tidy would write; changes nothing.
 tidy-check:
 	$(GO) mod tidy -diff
 	cd examples && $(GO) mod tidy -diff
+	cd build && $(GO) mod tidy -diff
 
 # The systemd examples against systemd's own tools (systemd-analyze verify and
 # security, systemd-sysusers): see examples/systemd/verify.sh.
@@ -82,7 +100,21 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./shipper/ ./internal/auditgen/
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)
+
+# Release artefacts, into dist/, by build/cmd/dist (the build/ module): the
+# two binaries are compiled once (dist/linux_<arch>/audittail) and reused.
+#   make image     dist/audittail_<version>_oci.tar: OCI image index, linux/amd64 and linux/arm64
+#   make packages  .deb and .rpm for amd64 and arm64
+#   make archives  audittail_<version>_linux_<arch>.tar.gz: binary, README, LICENSE, examples
+#   make release   all of it, in an emptied dist/, and dist/SHA256SUMS
+DIST_FLAGS = -repo .. -dist ../$(DIST) -version '$(VERSION)' -revision '$(REVISION)' -epoch '$(SOURCE_DATE_EPOCH)'
+binaries image packages archives:
+	cd build && $(GO) run ./cmd/dist $(DIST_FLAGS) binaries $(filter-out binaries,$@)
+
+release:
+	rm -rf $(DIST)
+	cd build && $(GO) run ./cmd/dist $(DIST_FLAGS) release
 
 # Torture suite (torture/README.md): the built agent end to end under
 # rotation, kills, server faults, copytruncate and hostile lines.

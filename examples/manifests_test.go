@@ -144,10 +144,21 @@ type agentRules struct {
 }
 
 // checkAgent checks the audittail container c of a pod spec.
+// imageRepository is the repository make image names the image in
+// (build/cmd/dist, -repository).
+const imageRepository = "ghcr.io/audittail/audittail"
+
+var releaseImage = regexp.MustCompile(`^` + regexp.QuoteMeta(imageRepository) + `:v\d+\.\d+\.\d+$`)
+
 func checkAgent(spec *corev1.PodSpec, c *corev1.Container, rules agentRules, secrets []*corev1.Secret) findings {
 	var f findings
 	args := parseFlags(commandLine(c))
 	checkEnvReferences(&f, c)
+	// The image make image builds, named with a release version (the
+	// release archives rewrite it to theirs): never a moving tag.
+	if !releaseImage.MatchString(c.Image) {
+		f.add("image %q: want %s:v<major>.<minor>.<patch>, the image make image builds", c.Image, imageRepository)
+	}
 
 	// The audit log: its directory, read-only, at the place --path names.
 	logPath := flagOr(args, "path", defaultLogPath)

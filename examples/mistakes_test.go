@@ -56,6 +56,13 @@ func TestRulesCatchMistakes(t *testing.T) {
 		edit       func([]runtime.Object) []runtime.Object
 		want       string
 	}{
+		// The image.
+		{"a moving image tag", daemonSetFile, dsAgent(func(_ *corev1.PodSpec, c *corev1.Container) {
+			c.Image = "ghcr.io/audittail/audittail:latest"
+		}), `image "ghcr.io/audittail/audittail:latest": want`},
+		{"another image", staticPodFile, pod(func(_ *corev1.PodSpec, _, c *corev1.Container) {
+			c.Image = "docker.io/fluent/fluent-bit:v4.0.0"
+		}), `image "docker.io/fluent/fluent-bit:v4.0.0": want`},
 		// The audit log.
 		{"audit log parent directory mounted", daemonSetFile, dsAgent(func(_ *corev1.PodSpec, c *corev1.Container) {
 			mount(c, logDir).MountPath = "/var/log/kubernetes"
