@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 			return nil, fmt.Errorf("write initial checkpoint: %w", err)
 		}
 	}
-	a.pipe = pipeline.New(a.tailer, a.enc, a.shipper.NewBatch(), a.tracker, component(log, "pipeline"))
+	a.pipe = pipeline.New(a.tailer, nil, a.enc, a.shipper.NewBatch(), a.tracker, component(log, "pipeline"))
 	if cfg.Metrics.Addr != "" {
 		if a.metrics, err = newMetricsServer(cfg.Metrics.Addr, opts.Version, cfg.Metrics.StallTimeout, a.Stats, log); err != nil {
 			a.tailer.Close()

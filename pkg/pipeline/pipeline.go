@@ -40,6 +40,13 @@ type source interface {
 	Wait(ctx context.Context) error
 }
 
+// processor is the stage between parse and encode (pkg/process.Stage): it
+// may drop an event (keep false) or return the line to ship in its stead,
+// having updated ev to match.
+type processor interface {
+	Process(line []byte, ev *audit.Event) (out []byte, keep bool)
+}
+
 // batch collects encoded messages and hands them to the shipper together.
 type batch interface {
 	// Add takes msg, which must not change until Send returned; a message
@@ -65,6 +72,7 @@ type Stats struct {
 	LongLines    uint64 // lines cut at max_line_bytes (shipped flagged)
 	Truncated    uint64 // messages cut to max_message_bytes
 	SkippedBlank uint64 // empty lines (nothing to ship)
+	Dropped      uint64 // events the policy dropped (nothing to ship)
 }
 
 // Bounds of one batch: the shipper takes a batch in one call, and the
@@ -79,6 +87,7 @@ const (
 type Pipeline struct {
 	src     source
 	enc     *gelf.Encoder
+	proc    processor // nil: none
 	out     batch
 	tracker *Tracker
 	log     zerolog.Logger
@@ -96,6 +105,7 @@ type Pipeline struct {
 
 	read, sent, bytes                                  atomic.Uint64
 	parseErrors, partial, longLines, truncated, blanks atomic.Uint64
+	dropped                                            atomic.Uint64
 
 	parseLog, longLog rateLimit
 }
@@ -110,14 +120,14 @@ type batchLine struct {
 // batchCounts are the per-line counters of the batch being built, added
 // to the pipeline's once per batch.
 type batchCounts struct {
-	parseErrors, partial, longLines, truncated, blanks uint64
+	parseErrors, partial, longLines, truncated, blanks, dropped uint64
 }
 
-// New wires a pipeline: lines from src, encoded by enc, sent in batches
-// through out, their positions tracked by tracker (whose Confirm the
-// shipper calls).
-func New(src source, enc *gelf.Encoder, out batch, tracker *Tracker, log zerolog.Logger) *Pipeline {
-	return &Pipeline{src: src, enc: enc, out: out, tracker: tracker, log: log,
+// New wires a pipeline: lines from src, processed by proc (nil: no
+// processing), encoded by enc, sent in batches through out, their
+// positions tracked by tracker (whose Confirm the shipper calls).
+func New(src source, proc processor, enc *gelf.Encoder, out batch, tracker *Tracker, log zerolog.Logger) *Pipeline {
+	return &Pipeline{src: src, proc: proc, enc: enc, out: out, tracker: tracker, log: log,
 		parseLog: rateLimit{every: 10 * time.Second}, longLog: rateLimit{every: 10 * time.Second}}
 }
 
@@ -176,6 +186,16 @@ func (p *Pipeline) add(line tailer.Line) error {
 		}
 	} else {
 		p.rec.Event = &p.ev
+		if p.proc != nil {
+			var keep bool
+			if p.rec.Line, keep = p.proc.Process(line.Text, &p.ev); !keep {
+				// Nothing to ship; the line's position is marked like a
+				// blank line's, once everything before it is confirmed.
+				p.flagged.dropped++
+				p.inBatch = append(p.inBatch, batchLine{pos: line.Pos})
+				return nil
+			}
+		}
 	}
 	if line.Partial {
 		p.flagged.partial++
@@ -277,6 +297,7 @@ func (p *Pipeline) flush(ctx context.Context, idle bool) error {
 	p.longLines.Add(fc.longLines)
 	p.truncated.Add(fc.truncated)
 	p.blanks.Add(fc.blanks)
+	p.dropped.Add(fc.dropped)
 	p.reset()
 	return err
 }
@@ -303,6 +324,7 @@ func (p *Pipeline) Stats() Stats {
 		LongLines:    p.longLines.Load(),
 		Truncated:    p.truncated.Load(),
 		SkippedBlank: p.blanks.Load(),
+		Dropped:      p.dropped.Load(),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/audittail/audittail/checkpoint"
+	"github.com/audittail/audittail/pkg/audit"
 	"github.com/audittail/audittail/pkg/gelf"
 	"github.com/audittail/audittail/tailer"
 	"github.com/rs/zerolog"
@@ -134,6 +135,12 @@ func setup(t *testing.T, content string) (*Pipeline, *Tracker, *recorder, *marks
 // setupLog is setup with the pipeline's log written to w.
 func setupLog(t *testing.T, content string, w io.Writer) (*Pipeline, *Tracker, *recorder, *marks, string, context.CancelFunc, chan error) {
 	t.Helper()
+	return setupProc(t, content, w, nil)
+}
+
+// setupProc is setupLog with a processing stage.
+func setupProc(t *testing.T, content string, w io.Writer, proc processor) (*Pipeline, *Tracker, *recorder, *marks, string, context.CancelFunc, chan error) {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.log")
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
@@ -155,7 +162,7 @@ func setupLog(t *testing.T, content string, w io.Writer) (*Pipeline, *Tracker, *
 	rec := &recorder{got: make(chan struct{}, 1)}
 	mk := &marks{}
 	tr := NewTracker(mk)
-	p := New(tl, enc, rec, tr, log)
+	p := New(tl, proc, enc, rec, tr, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -217,6 +224,57 @@ func TestCheckpointMovesOnlyOnConfirmation(t *testing.T) {
 	st := p.Stats()
 	if st.Sent != 3 || tr.Stats().Confirmed != 3 || st.SkippedBlank != 1 || st.Read != 4 {
 		t.Fatalf("stats %+v, tracker %+v", st, tr.Stats())
+	}
+}
+
+// dropIDs drops the events whose auditID starts with "drop", and rewrites
+// the others' lines to carry "kept" in their level: the pipeline must ship
+// what the stage returns, not the line it read.
+type dropIDs struct{}
+
+func (dropIDs) Process(line []byte, ev *audit.Event) ([]byte, bool) {
+	if strings.HasPrefix(ev.AuditID, "drop") {
+		return nil, false
+	}
+	ev.Level = "Request"
+	return bytes.Replace(line, []byte(`"level":"Metadata"`), []byte(`"level":"Request"`), 1), true
+}
+
+// A dropped event gives no message, and its line's position is marked once
+// everything before it is confirmed, like a blank line's.
+func TestDroppedEvents(t *testing.T) {
+	ids := []string{"drop0", "a", "drop1", "drop2", "b", "drop3"}
+	var content string
+	var end []int64 // end of each line
+	for _, id := range ids {
+		content += good(id) + "\n"
+		end = append(end, int64(len(content)))
+	}
+	p, tr, rec, mk, _, _, _ := setupProc(t, content, zerolog.NewTestWriter(t), dropIDs{})
+	msgs := rec.waitFor(t, 2)
+	for deadline := time.Now().Add(5 * time.Second); p.Stats().Dropped < 4 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	// The leading dropped line is marked at once: nothing before it waits.
+	if pos, n := mk.last(); n != 1 || pos.Offset != end[0] {
+		t.Fatalf("before any confirmation: %d marks, offset %d, want 1 mark at %d", n, pos.Offset, end[0])
+	}
+	tr.Confirm(1)
+	if pos, _ := mk.last(); pos.Offset != end[3] {
+		t.Fatalf("after confirming 1: offset %d, want %d (past the two dropped lines after it)", pos.Offset, end[3])
+	}
+	tr.Confirm(2)
+	if pos, _ := mk.last(); pos.Offset != end[5] {
+		t.Fatalf("after confirming 2: offset %d, want %d", pos.Offset, end[5])
+	}
+	for i, id := range []string{"a", "b"} {
+		m := decode(t, msgs[i])
+		if m["_auditID"] != id || m["_audit_level"] != "Request" || !strings.Contains(m["full_message"].(string), `"level":"Request"`) {
+			t.Fatalf("message %d: %v", i, m)
+		}
+	}
+	if st := p.Stats(); st.Sent != 2 || st.Dropped != 4 || st.Read != 6 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 
@@ -315,7 +373,7 @@ func TestTooLargeIsEncodedAgainSmaller(t *testing.T) {
 	rec.refuseOver(limit, 3)
 	mk := &marks{}
 	tr := NewTracker(mk)
-	p := New(tl, enc, rec, tr, log)
+	p := New(tl, nil, enc, rec, tr, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
