@@ -17,11 +17,13 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/pkg/agent"
 	"github.com/audittail/audittail/pkg/config"
+	"github.com/audittail/audittail/pkg/gelf"
 	"github.com/audittail/audittail/tailer"
 )
 
@@ -50,6 +52,9 @@ func main() {
 const gcPercent = 10
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "policy" {
+		return runPolicy(args[1:], stdout, stderr)
+	}
 	check := len(args) > 0 && args[0] == "check"
 	if check {
 		args = args[1:]
@@ -166,6 +171,17 @@ var flags = []flagDef{
 		func(l *loaded, v string) error { l.cfg.Output.ClientKey = v; return nil }},
 	{"tls-server-name", "", "`name` to verify in the server certificate (default: the endpoint's host); output.tls_server_name",
 		func(l *loaded, v string) error { l.cfg.Output.ServerName = v; return nil }},
+	{"policy", "", "audit.k8s.io/v1 Policy `file` applied to every event before it is shipped, as kube-apiserver applies --audit-policy-file; policy.file",
+		func(l *loaded, v string) error { l.cfg.Policy.File = v; return nil }},
+	{"redact-secrets", "true", "replace the values of Secrets, TokenRequest and TokenReview tokens in request and response objects with a hash: true or false; redact.secrets",
+		func(l *loaded, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q: want true or false", v)
+			}
+			l.cfg.Redact.Secrets = &b
+			return nil
+		}},
 	{"metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT` (default: off); metrics.addr",
 		func(l *loaded, v string) error { l.cfg.Metrics.Addr = v; return nil }},
 	{"log-file", "", "write the log to this `file` instead of standard error; SIGHUP re-opens it; log.file",
@@ -256,9 +272,11 @@ func parse(args []string, stderr io.Writer, check bool) (loaded, error) {
 const usage = `Usage: audittail --path FILE --stream-file FILE --endpoint URL --checkpoint FILE
                  [--stream TOKEN] [--start-at beginning|end] [--config FILE] [--host NAME]
                  [--ca-cert FILE] [--client-cert FILE --client-key FILE] [--tls-server-name NAME]
+                 [--policy FILE] [--redact-secrets=false]
                  [--metrics-addr HOST:PORT] [--log-file FILE]
                  [--log-level LEVEL] [--log-format json|console] [--version]
        audittail check [the same flags] [--send-test]
+       audittail policy test --policy FILE LOG...
 
 Ships every Kubernetes API server audit event to a GELF server (OVHcloud Logs
 Data Platform or Graylog). Flags override the --config file. SIGHUP re-opens
@@ -277,6 +295,52 @@ for the server to confirm it. Prints one line per check; the exit code is 0
 only if every check passed, 1 if one failed, 2 for a configuration error.
 
 `
+
+const policyUsage = `Usage: audittail policy test --policy FILE [--redact-secrets=false] LOG...
+
+The dry run of an audit Policy: reads the audit logs (plain, or .gz as
+kube-apiserver rotates them), applies the policy exactly as the agent would
+with --policy, and prints, per rule, the events kept, reduced and dropped,
+the bytes of the log lines and of what would be shipped of them, and the
+GELF bytes without and with the policy. Ships nothing. Exit code 0, 1 if a
+log cannot be read, 2 for a bad policy or usage.
+
+`
+
+// runPolicy runs the policy subcommand.
+func runPolicy(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "test" {
+		fmt.Fprint(stderr, policyUsage)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("audittail policy test", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, policyUsage); fs.PrintDefaults() }
+	policy := fs.String("policy", "", "audit.k8s.io/v1 Policy `file`")
+	redact := fs.Bool("redact-secrets", true, "redact secrets as the agent does (redact.secrets)")
+	host := fs.String("host", "", "GELF host `name` in the messages measured (default: this node's hostname)")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *policy == "" || fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "audittail policy test: --policy FILE and at least one LOG are required (see --help)")
+		return exitUsage
+	}
+	err := agent.PolicyTest(stdout, *policy, *redact, fs.Args(), gelf.Config{Host: *host})
+	var ce *agent.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "audittail: %v\n", err)
+		return exitUsage
+	case err != nil:
+		fmt.Fprintf(stderr, "audittail: %v\n", err)
+		return exitRuntime
+	}
+	return exitOK
+}
 
 // startCPUProfile writes a CPU profile to path until the returned function
 // is called (at exit). It is for the benchmarks (AUDITTAIL_CPUPROFILE),

@@ -24,7 +24,7 @@ type place int
 const (
 	binary     place = iota // cmd/...: a program; nothing imports it
 	part                    // tailer, checkpoint, shipper: usable alone
-	format                  // pkg/audit, pkg/gelf: data formats, no I/O part
+	format                  // pkg/audit, pkg/gelf, pkg/auditpolicy, pkg/process: formats and processing of events, no part
 	assembly                // pkg/pipeline, pkg/config, pkg/agent: built on the parts
 	helper                  // internal/...: not API, used by production code
 	testHelper              // internal/...: imported by tests only
@@ -39,7 +39,7 @@ func placeOf(rel string) (place, bool) {
 		return binary, true
 	case rel == "tailer" || rel == "checkpoint" || rel == "shipper":
 		return part, true
-	case rel == "pkg/audit" || rel == "pkg/gelf":
+	case rel == "pkg/audit" || rel == "pkg/gelf" || rel == "pkg/auditpolicy" || rel == "pkg/process":
 		return format, true
 	case rel == "pkg/pipeline" || rel == "pkg/config" || rel == "pkg/agent":
 		return assembly, true

@@ -35,9 +35,11 @@ import (
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/internal/roots"
 	"github.com/audittail/audittail/internal/secret"
+	"github.com/audittail/audittail/pkg/audit"
 	"github.com/audittail/audittail/pkg/config"
 	"github.com/audittail/audittail/pkg/gelf"
 	"github.com/audittail/audittail/pkg/pipeline"
+	"github.com/audittail/audittail/pkg/process"
 	"github.com/audittail/audittail/shipper"
 	"github.com/audittail/audittail/tailer"
 	"github.com/rs/zerolog"
@@ -90,6 +92,7 @@ type Agent struct {
 	pipe    *pipeline.Pipeline
 	metrics *metricsServer // nil without metrics.addr
 	roots   roots.Source   // the TLS roots trusted, for a tls:// or https:// endpoint
+	stage   *process.Stage // policy and redaction, between parse and encode
 }
 
 // New builds the parts of an agent from cfg (defaulted and validated): it
@@ -118,6 +121,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 	}
 
 	var err error
+	if a.stage, err = process.Load(cfg.Policy, cfg.Redact); err != nil {
+		return nil, &ConfigError{err}
+	}
 	if a.ckpt, err = checkpoint.Open(cfg.Checkpoint, component(log, "checkpoint")); err != nil {
 		return nil, err
 	}
@@ -142,7 +148,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 			return nil, fmt.Errorf("write initial checkpoint: %w", err)
 		}
 	}
-	a.pipe = pipeline.New(a.tailer, nil, a.enc, a.shipper.NewBatch(), a.tracker, component(log, "pipeline"))
+	// The stage only when it has something to do (a policy, or redaction).
+	var stage interface {
+		Process(line []byte, ev *audit.Event) ([]byte, bool)
+	}
+	if a.stage.Active() {
+		stage = a.stage
+	}
+	a.pipe = pipeline.New(a.tailer, stage, a.enc, a.shipper.NewBatch(), a.tracker, component(log, "pipeline"))
 	if cfg.Metrics.Addr != "" {
 		if a.metrics, err = newMetricsServer(cfg.Metrics.Addr, opts.Version, cfg.Metrics.StallTimeout, a.Stats, log); err != nil {
 			a.tailer.Close()
@@ -178,6 +191,7 @@ func (a *Agent) Stats() Stats {
 		Shipper:    a.shipper.Stats(),
 		Tailer:     a.tailer.Stats(),
 		Checkpoint: a.ckpt.Stats(),
+		Process:    a.stage.Stats(),
 	}
 }
 
@@ -211,6 +225,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		Int("window_bytes", cfg.Output.WindowBytes).
 		Str("ca_cert", cfg.Output.CACert).
 		Str("tls_roots", a.tlsRoots()).
+		Str("policy", cfg.Policy.File).
+		Bool("redact_secrets", cfg.Redact.Enabled()).
 		Bool("client_cert", cfg.Output.ClientCert != "").
 		Interface("resume_from", resumeInfo(a.ckpt.Saved().Position)).
 		Msg("audittail starting")
@@ -373,6 +389,8 @@ func (a *Agent) statsLine(e *zerolog.Event) *zerolog.Event {
 		Uint64("events_read", s.Pipeline.Read).
 		Uint64("events_sent", s.Pipeline.Sent).
 		Uint64("events_confirmed", s.Tracker.Confirmed).
+		Uint64("events_dropped", s.Pipeline.Dropped).
+		Uint64("redactions", s.Process.Redactions()).
 		Uint64("sent_bytes", s.Pipeline.Bytes).
 		Uint64("parse_errors", s.Pipeline.ParseErrors).
 		Uint64("partial_lines", s.Pipeline.Partial).

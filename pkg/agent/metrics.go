@@ -14,6 +14,7 @@ import (
 
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/pkg/pipeline"
+	"github.com/audittail/audittail/pkg/process"
 	"github.com/audittail/audittail/shipper"
 	"github.com/audittail/audittail/tailer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ type Stats struct {
 	Shipper    shipper.Stats
 	Tailer     tailer.Stats
 	Checkpoint checkpoint.Stats
+	Process    process.Stats
 }
 
 // metricsServer serves /metrics (Prometheus), /healthz (liveness) and
@@ -206,6 +208,8 @@ type agentCollector struct {
 	metrics  []agentMetric
 	build    *prometheus.Desc
 	version  string
+
+	policyEvents, policySaved, redactions *prometheus.Desc
 }
 
 // agentMetric is one series read from a snapshot.
@@ -223,6 +227,18 @@ func newAgentCollector(snapshot func() Stats, version string) *agentCollector {
 		build: prometheus.NewDesc("audittail_build_info",
 			"Always 1; the labels give the audittail version and the Go version it was built with.",
 			[]string{"version", "goversion"}, nil),
+		policyEvents: prometheus.NewDesc("audittail_policy_events_total",
+			"Events by the policy rule that matched them (rule: rules[N] (Level), or \"no rule\") and what became of them: "+
+				"dropped (level None or an omitted stage), reduced (shipped at a lower level than recorded), kept, "+
+				"wanted_more (the rule wants a higher level than recorded: shipped as recorded).",
+			[]string{"rule", "action"}, nil),
+		policySaved: prometheus.NewDesc("audittail_policy_saved_bytes_total",
+			"Bytes of audit log lines the policy kept from being shipped (dropped lines, and the ranges cut from reduced ones), by rule.",
+			[]string{"rule"}, nil),
+		redactions: prometheus.NewDesc("audittail_redactions_total",
+			"Values redacted, by what they were: secret_data (a Secret's data or stringData), last_applied "+
+				"(a Secret's kubectl.kubernetes.io/last-applied-configuration), token (a TokenRequest's or TokenReview's token).",
+			[]string{"field"}, nil),
 	}
 	counter := func(name, help string, v func(s *Stats) uint64) {
 		c.metrics = append(c.metrics, agentMetric{
@@ -242,6 +258,8 @@ func newAgentCollector(snapshot func() Stats, version string) *agentCollector {
 	// Pipeline: from the audit log to the shipper.
 	counter("audittail_events_read_total", "Lines read from the audit log, blank ones included.",
 		func(s *Stats) uint64 { return s.Pipeline.Read })
+	counter("audittail_events_dropped_total", "Events the policy dropped (policy.file): nothing shipped, the checkpoint moves past them.",
+		func(s *Stats) uint64 { return s.Pipeline.Dropped })
 	counter("audittail_events_sent_total", "GELF messages handed to the shipper.",
 		func(s *Stats) uint64 { return s.Pipeline.Sent })
 	counter("audittail_events_confirmed_total", "GELF messages whose receipt the log server confirmed; the checkpoint moves only past these.",
@@ -314,6 +332,9 @@ func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- m.desc
 	}
 	ch <- c.build
+	ch <- c.policyEvents
+	ch <- c.policySaved
+	ch <- c.redactions
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
@@ -323,6 +344,18 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&s, now))
 	}
 	ch <- prometheus.MustNewConstMetric(c.build, prometheus.GaugeValue, 1, c.version, runtime.Version())
+	for _, r := range s.Process.Rules {
+		for _, a := range []struct {
+			action string
+			n      uint64
+		}{{"dropped", r.Dropped}, {"reduced", r.Reduced}, {"kept", r.Kept}, {"wanted_more", r.WantedMore}} {
+			ch <- prometheus.MustNewConstMetric(c.policyEvents, prometheus.CounterValue, float64(a.n), r.Rule, a.action)
+		}
+		ch <- prometheus.MustNewConstMetric(c.policySaved, prometheus.CounterValue, float64(r.SavedBytes), r.Rule)
+	}
+	for field, n := range s.Process.Redacted {
+		ch <- prometheus.MustNewConstMetric(c.redactions, prometheus.CounterValue, float64(n), field)
+	}
 }
 
 func bit(b bool) float64 {

@@ -118,7 +118,7 @@ func TestMetricsScrape(t *testing.T) {
 	busy := Stats{
 		Pipeline: pipeline.Stats{
 			Read: 101, Sent: 102, Bytes: 104, ParseErrors: 105, Partial: 106,
-			LongLines: 107, Truncated: 108, SkippedBlank: 109,
+			LongLines: 107, Truncated: 108, SkippedBlank: 109, Dropped: 110,
 		},
 		Tracker: pipeline.TrackerStats{Confirmed: 103, LastConfirmed: time.Unix(1_790_000_000, 250_000_000)},
 		Shipper: shipper.Stats{
@@ -144,6 +144,7 @@ func TestMetricsScrape(t *testing.T) {
 	}{
 		{counter("audittail_events_read_total"), 101, 0},
 		{counter("audittail_events_sent_total"), 102, 0},
+		{counter("audittail_events_dropped_total"), 110, 0},
 		{counter("audittail_events_confirmed_total"), 103, 0},
 		{counter("audittail_sent_bytes_total"), 104, 0},
 		{counter("audittail_parse_errors_total"), 105, 0},

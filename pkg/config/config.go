@@ -1,7 +1,7 @@
 // Package config is audittail's configuration file: one YAML document whose
 // sections belong to the packages that use them (tail → tailer, checkpoint →
-// checkpoint, gelf → pkg/gelf, output → shipper) plus the agent's own log
-// settings. Decoding is strict: an unknown key is an error that names it.
+// checkpoint, gelf → pkg/gelf, output → shipper, policy and redact →
+// pkg/process) plus the agent's own log settings. Decoding is strict: an unknown key is an error that names it.
 package config
 
 import (
@@ -17,6 +17,7 @@ import (
 
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/pkg/gelf"
+	"github.com/audittail/audittail/pkg/process"
 	"github.com/audittail/audittail/shipper"
 	"github.com/audittail/audittail/tailer"
 	"github.com/rs/zerolog"
@@ -25,12 +26,14 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
-	Tail       tailer.Config     `yaml:"tail"`
-	Checkpoint checkpoint.Config `yaml:"checkpoint"`
-	GELF       gelf.Config       `yaml:"gelf"`
-	Output     shipper.Config    `yaml:"output"`
-	Metrics    Metrics           `yaml:"metrics"`
-	Log        Log               `yaml:"log"`
+	Tail       tailer.Config        `yaml:"tail"`
+	Checkpoint checkpoint.Config    `yaml:"checkpoint"`
+	GELF       gelf.Config          `yaml:"gelf"`
+	Output     shipper.Config       `yaml:"output"`
+	Policy     process.PolicyConfig `yaml:"policy"`
+	Redact     process.RedactConfig `yaml:"redact"`
+	Metrics    Metrics              `yaml:"metrics"`
+	Log        Log                  `yaml:"log"`
 }
 
 // Log configures the agent's own log.
@@ -81,6 +84,7 @@ func (c *Config) SetDefaults() {
 	c.Checkpoint.SetDefaults()
 	c.GELF.SetDefaults()
 	c.Output.SetDefaults()
+	c.Redact.SetDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -158,13 +162,15 @@ func Decode(r io.Reader, c *Config) error {
 
 // sections maps the Go types yaml.v3 names in its errors to the YAML section.
 var sections = map[string]string{
-	"config.Config":     "",
-	"config.Log":        "log.",
-	"config.Metrics":    "metrics.",
-	"tailer.Config":     "tail.",
-	"checkpoint.Config": "checkpoint.",
-	"gelf.Config":       "gelf.",
-	"shipper.Config":    "output.",
+	"config.Config":        "",
+	"config.Log":           "log.",
+	"config.Metrics":       "metrics.",
+	"tailer.Config":        "tail.",
+	"checkpoint.Config":    "checkpoint.",
+	"gelf.Config":          "gelf.",
+	"shipper.Config":       "output.",
+	"process.PolicyConfig": "policy.",
+	"process.RedactConfig": "redact.",
 }
 
 // friendlier rewrites yaml.v3's unknown-field errors ("line 3: field foo not

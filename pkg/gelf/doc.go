@@ -62,6 +62,71 @@
 //   - requestObject and responseObject are never turned into fields: they only
 //     travel inside full_message.
 //
+// Fields derived from the metadata, for security searches (never from the
+// request or response bodies):
+//
+//   - _user_kind: the class of user.username: "serviceaccount"
+//     (system:serviceaccount:<namespace>:<name>, as SplitUsername in
+//     k8s.io/apiserver pkg/authentication/serviceaccount/util.go accepts it),
+//     with _user_serviceaccount_namespace and _user_serviceaccount_name;
+//     "node" (system:node:<name> in the group system:nodes, what the Node
+//     authorizer takes for a node: kubernetes pkg/auth/nodeidentifier/default.go),
+//     with _user_node_name; "anonymous" (system:anonymous, or any user in the
+//     group system:unauthenticated); "system" (any other name starting with
+//     "system:", such as system:kube-scheduler or system:apiserver);
+//     "unauthenticated" (an empty username: authentication failed, which
+//     only the ResponseStarted event of a 401 records); "user" otherwise.
+//     Always sent, so that a search on the field covers every event.
+//   - _peer_ip: the last entry of sourceIPs, when it parses as an IP address.
+//     kube-apiserver lists the X-Forwarded-For addresses, then X-Real-Ip, both
+//     set by whoever sent the request, and ends the list with the address of
+//     the connection it received (SourceIPs in k8s.io/apimachinery
+//     pkg/util/net/http.go): this one the client cannot choose. It is sent
+//     beside _source_ip, also when both are the only entry.
+//   - _impersonation: "<user.username> as <impersonatedUser.username>" when
+//     the request impersonated a user (an empty user reads
+//     "<unauthenticated>", as in short_message).
+//   - _requestURI_command, _requestURI_container, _requestURI_ports: for
+//     objectRef resource pods of the core group with subresource exec
+//     (command and container), attach (container) or portforward (ports),
+//     the options kube-apiserver decodes from the query of requestURI
+//     (PodExecOptions, PodAttachOptions, PodPortForwardOptions in k8s.io/api
+//     core/v1 types.go), decoded as net/url.ParseQuery does: every command=
+//     value in order joined with spaces (the argv, so an argument holding a
+//     space is not told apart), the first container= value (what
+//     Convert_Slice_string_To_string in k8s.io/apimachinery
+//     pkg/runtime/conversion.go keeps), every ports= value joined with ','.
+//     A raw byte of the query that is not valid UTF-8 reads as U+FFFD before
+//     decoding. The decoded value is cut to its budget while it is decoded:
+//     it is never held whole.
+//   - _authz_decision: the annotation authorization.k8s.io/decision ("allow"
+//     or "forbid", from k8s.io/apiserver pkg/endpoints/filters/authorization.go),
+//     a copy of _annotations_authorization_k8s_io_decision. The copy is kept
+//     because it is short to search for, is sent whatever the rank of the key
+//     among more than 32 annotations, and is one of the core fields of step 3.
+//     The reason (authorization.k8s.io/reason) gets no copy: it is on
+//     almost every event and often over 100 bytes ("RBAC: allowed by
+//     ClusterRoleBinding ..."), so a copy would grow most messages; it stays
+//     _annotations_authorization_k8s_io_reason.
+//   - _deprecated_bool "true" when the annotation k8s.io/deprecated is "true"
+//     (the request used a deprecated API version), and _removed_release, the
+//     annotation k8s.io/removed-release ("<major>.<minor>"); both annotations
+//     come from k8s.io/apiserver pkg/endpoints/metrics/metrics.go, and are
+//     also sent as _annotations_* fields.
+//   - The pod and node a service account token is bound to, and the
+//     token's ID, get no field of their own: they are the user.extra keys
+//     authentication.kubernetes.io/pod-name, pod-uid, node-name, node-uid
+//     (k8s.io/apiserver pkg/authentication/serviceaccount/util.go) and
+//     credential-id (k8s.io/apiserver pkg/authentication/user/user.go:
+//     JTI=<id> for a service account token, X509SHA256=<fingerprint> for a
+//     client certificate, pkg/authentication/request/x509/x509.go), sent as
+//     _user_extra_authentication_kubernetes_io_pod_name, ..._pod_uid,
+//     ..._node_name, ..._node_uid and ..._credential_id. Those names do not
+//     change: the service account authenticator sets no other user.extra key,
+//     so neither the cap of 16 keys nor a collision suffix applies to them;
+//     and a copy would add some 100 bytes to every request made with a pod's
+//     token.
+//
 // Dynamic names (_annotations_<key>, _user_extra_<key>) are sanitised: every
 // byte outside [A-Za-z0-9_] becomes '_', runs of '_' collapse, trailing '_' are
 // trimmed and the key part is cut to 128 bytes. A name ending in an LDP type
@@ -97,11 +162,15 @@
 //  2. full_message is cut to the room left, and if that room is under a quarter
 //     of the cap the long strings are cut further, to 4096, 1024 and then 256
 //     bytes: _requestURI, _userAgent, _responseStatus_message, annotation and
-//     user.extra values, _user_groups, _impersonatedUser_groups, _sourceIPs.
+//     user.extra values, _user_groups, _impersonatedUser_groups, _sourceIPs,
+//     _requestURI_command, _requestURI_container, _requestURI_ports.
 //  3. Only the core fields are kept: version, host, short_message, timestamp,
 //     level, _X-OVH-TOKEN, _agent, _cluster, _auditID, _stage, _verb,
-//     _audit_level, _responseStatus_code_int and the flag fields, each cut to at
-//     most 512 bytes, followed by as much of full_message as still fits.
+//     _audit_level, _responseStatus_code_int, _user_kind, _peer_ip,
+//     _authz_decision, _requestURI_command and the flag fields, each cut to
+//     at most 512 bytes (_peer_ip and _authz_decision to 64, the command to
+//     256), followed by as much of full_message as still fits. short_message
+//     keeps who did what, including an impersonated user.
 //
 // A message that had anything cut (including a field cut to MaxFieldBytes, a
 // map key left out, or elements the parser did not keep, audit.Event.Omitted)

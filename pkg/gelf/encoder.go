@@ -55,6 +55,7 @@ type Encoder struct {
 	names       []byte            // dynamic field names of the current map, back to back
 	nameEnds    []int             // end of each name in names
 	stripped    []byte            // full_message without the request and response bodies
+	query       []byte            // a decoded query parameter, at most what its budget lets through
 	levels      []int             // caps tried by truncation step 2
 
 	// Field names of recent annotation and user.extra keys.
@@ -269,7 +270,8 @@ func (e *Encoder) EncodeLimit(dst []byte, r *Record, limit int) ([]byte, Result)
 // are 10 KiB at most), short_message, and the stripped full_message. The
 // other scratch slices need no bound: names and nameEnds hold at most
 // maxAnnotations names of at most maxKeyName bytes plus a prefix and
-// suffix, and levels at most 1+len(longSteps) caps.
+// suffix, levels at most 1+len(longSteps) caps, and query at most
+// MaxMaxFieldBytes+2*utf8.UTFMax bytes (see queryField).
 const (
 	keepEntries  = 256
 	keepShort    = 4 << 10
@@ -438,8 +440,9 @@ func strField[N ~string | ~[]byte](e *Encoder, dst []byte, name N, v string, b b
 	return append(dst, '"')
 }
 
-// list appends ,"name":"v1, v2, ..." unless the joined value is empty.
-func list[N ~string | ~[]byte](e *Encoder, dst []byte, name N, vs []string, b budget) []byte {
+// list appends ,"name":"v1<sep>v2<sep>..." unless the joined value is
+// empty. sep needs no escaping.
+func list[N ~string | ~[]byte](e *Encoder, dst []byte, name N, vs []string, sep string, b budget) []byte {
 	if len(vs) == 0 || len(vs) == 1 && vs[0] == "" {
 		return dst
 	}
@@ -448,14 +451,14 @@ func list[N ~string | ~[]byte](e *Encoder, dst []byte, name N, vs []string, b bu
 	for i, v := range vs {
 		if i > 0 {
 			var n int
-			if dst, n = appendEscaped(dst, ", ", &b); n < 2 {
-				e.noteCut(2 - n + joinedLen(vs[i:]) + 2*len(vs[i+1:]))
+			if dst, n = appendEscaped(dst, sep, &b); n < len(sep) {
+				e.noteCut(len(sep) - n + joinedLen(vs[i:]) + len(sep)*len(vs[i+1:]))
 				break
 			}
 		}
 		var n int
 		if dst, n = appendEscaped(dst, v, &b); n < len(v) {
-			e.noteCut(escapedLen(v[n:]) + joinedLen(vs[i+1:]) + 2*len(vs[i+1:]))
+			e.noteCut(escapedLen(v[n:]) + joinedLen(vs[i+1:]) + len(sep)*len(vs[i+1:]))
 			break
 		}
 	}
@@ -487,18 +490,47 @@ func (e *Encoder) eventFields(dst []byte, ev *audit.Event, p *plan) []byte {
 	dst = e.str(dst, "_requestURI", ev.RequestURI, l)
 	dst = e.str(dst, "_userAgent", ev.UserAgent, l)
 
+	start, lost := len(dst), e.lost
 	dst = e.str(dst, "_user_username", ev.User.Username, f)
+	// Written whole and as it is: parts of it need no escaping or cut.
+	plainUser := e.lost == lost && len(dst)-start == len(`,"_user_username":""`)+len(ev.User.Username)
 	dst = e.str(dst, "_user_uid", ev.User.UID, f)
-	dst = list(e, dst, "_user_groups", ev.User.Groups, l)
+	dst = list(e, dst, "_user_groups", ev.User.Groups, ", ", l)
+	kind, a, b := classifyUser(&ev.User)
+	dst = append(dst, userKindFields[kind]...)
+	switch {
+	case kind == kindServiceAccount && plainUser:
+		dst = append(append(append(dst, `,"_user_serviceaccount_namespace":"`...), a...), '"')
+		dst = append(append(append(dst, `,"_user_serviceaccount_name":"`...), b...), '"')
+	case kind == kindServiceAccount:
+		dst = e.str(dst, "_user_serviceaccount_namespace", a, f)
+		dst = e.str(dst, "_user_serviceaccount_name", b, f)
+	case kind == kindNode:
+		dst = e.str(dst, "_user_node_name", a, f)
+	}
 	dst = e.extraFields(dst, ev.User.Extra, l)
 	if u := ev.ImpersonatedUser; u != nil {
 		dst = e.str(dst, "_impersonatedUser_username", u.Username, f)
 		dst = e.str(dst, "_impersonatedUser_uid", u.UID, f)
-		dst = list(e, dst, "_impersonatedUser_groups", u.Groups, l)
+		dst = list(e, dst, "_impersonatedUser_groups", u.Groups, ", ", l)
+		dst = e.impersonationField(dst, ev, f)
 	}
-	dst = list(e, dst, "_sourceIPs", ev.SourceIPs, l)
-	if len(ev.SourceIPs) > 0 && validIP(ev.SourceIPs[0]) {
+	dst = list(e, dst, "_sourceIPs", ev.SourceIPs, ", ", l)
+	first := len(ev.SourceIPs) > 0 && validIP(ev.SourceIPs[0])
+	if first {
+		start, lost = len(dst), e.lost
 		dst = e.str(dst, "_source_ip", ev.SourceIPs[0], f)
+		if len(ev.SourceIPs) == 1 {
+			// The only address is also the peer: copy its value, as cut.
+			val := dst[start+len(`,"_source_ip"`):]
+			dst = append(append(dst, `,"_peer_ip"`...), val...)
+			if e.lost > lost {
+				e.noteCut(e.lost - lost)
+			}
+		}
+	}
+	if len(ev.SourceIPs) > 1 {
+		dst = e.str(dst, "_peer_ip", peerIP(ev.SourceIPs), f)
 	}
 
 	if ref := ev.ObjectRef; ref != nil {
@@ -510,6 +542,7 @@ func (e *Encoder) eventFields(dst []byte, ev *audit.Event, p *plan) []byte {
 		dst = e.str(dst, "_objectRef_apiVersion", ref.APIVersion, f)
 		dst = e.str(dst, "_objectRef_resourceVersion", ref.ResourceVersion, f)
 		dst = e.str(dst, "_objectRef_subresource", ref.Subresource, f)
+		dst = e.podStreamFields(dst, ev, l, false)
 	}
 	if rs := ev.ResponseStatus; rs != nil {
 		if rs.Code != 0 {
@@ -533,7 +566,7 @@ func (e *Encoder) eventFields(dst []byte, ev *audit.Event, p *plan) []byte {
 		dst = key(dst, "_latency_ms_num")
 		dst = appendMillis(dst, stage.Sub(recv))
 	}
-	return e.annotationFields(dst, ev.Annotations, l)
+	return e.annotationFields(dst, ev.Annotations, l, f)
 }
 
 // coreEventFields writes the event fields kept by step 3.
@@ -546,7 +579,11 @@ func (e *Encoder) coreEventFields(dst []byte, ev *audit.Event, p *plan) []byte {
 	if rs := ev.ResponseStatus; rs != nil && rs.Code != 0 {
 		dst = num(dst, "_responseStatus_code_int", int64(rs.Code))
 	}
-	return dst
+	kind, _, _ := classifyUser(&ev.User)
+	dst = append(dst, userKindFields[kind]...)
+	dst = e.str(dst, "_peer_ip", peerIP(ev.SourceIPs), small)
+	dst = e.decisionField(dst, ev.Annotations[decisionAnnotation], small)
+	return e.podStreamFields(dst, ev, p.field, true)
 }
 
 // flagFields writes the fields of a flagged record.
@@ -818,14 +855,25 @@ func appendMillis(dst []byte, d time.Duration) []byte {
 	return appendDigits(dst, int(us%1000), 3)
 }
 
-// annotationFields writes _annotations_<key> for the first maxAnnotations keys.
-func (e *Encoder) annotationFields(dst []byte, m map[string]string, b budget) []byte {
+// annotationFields writes _annotations_<key> for the first maxAnnotations
+// keys (values cut to b), then, whatever their rank, _authz_decision,
+// _deprecated_bool and _removed_release (cut to f).
+func (e *Encoder) annotationFields(dst []byte, m map[string]string, b, f budget) []byte {
 	if len(m) == 0 {
 		return dst
 	}
 	e.annotations = sortedEntries(e.annotations[:0], m)
 	makeNames(e, &e.annotationNames, "_annotations_", e.annotations, maxAnnotations)
+	decision, removed, deprecated := -1, -1, false
 	for i, a := range e.annotations {
+		switch a.key {
+		case decisionAnnotation:
+			decision = i
+		case deprecatedAnnotation:
+			deprecated = a.val == "true"
+		case removedReleaseAnnotation:
+			removed = i
+		}
 		if i >= maxAnnotations {
 			if a.val != "" {
 				e.noteCut(len(`,"":""`) + len("_annotations_") + len(a.key) + escapedLen(a.val))
@@ -833,6 +881,15 @@ func (e *Encoder) annotationFields(dst []byte, m map[string]string, b budget) []
 			continue
 		}
 		dst = strField(e, dst, e.name(i), a.val, b)
+	}
+	if decision >= 0 {
+		dst = e.decisionField(dst, e.annotations[decision].val, f)
+	}
+	if deprecated {
+		dst = append(dst, `,"_deprecated_bool":"true"`...)
+	}
+	if removed >= 0 {
+		dst = e.str(dst, "_removed_release", e.annotations[removed].val, f)
 	}
 	return dst
 }
@@ -852,7 +909,7 @@ func (e *Encoder) extraFields(dst []byte, m map[string][]string, b budget) []byt
 			}
 			continue
 		}
-		dst = list(e, dst, e.name(i), vs, b)
+		dst = list(e, dst, e.name(i), vs, ", ", b)
 	}
 	return dst
 }

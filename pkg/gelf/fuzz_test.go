@@ -15,6 +15,8 @@ import (
 // short_message, key names, value types, level, _auditID and _stage.
 func FuzzEncode(f *testing.F) {
 	paths, _ := filepath.Glob("../audit/testdata/samples/*/*")
+	synthetic, _ := filepath.Glob("testdata/synthetic/*.json")
+	paths = append(paths, synthetic...)
 	for _, p := range paths {
 		for i, r := range fileRecords(f, p, filepath.Base(p)) {
 			if i < 20 {

@@ -35,13 +35,28 @@ func goldenCases(tb testing.TB) []goldenCase {
 			source: "falco-k8s-audit-traces/" + filepath.Base(p),
 		})
 	}
-	return append(cases, goldenCase{
+	cases = append(cases, goldenCase{
 		name:    "demo-2017-v1beta1.log",
 		path:    "../audit/testdata/samples/audit2rbac/demo-2017-v1beta1.log",
 		source:  "audit2rbac/demo-2017-v1beta1.log",
 		maxLine: auditRBACGoldenLines,
 	})
+	// Events no recorded sample has (see testdata/README.md), named so.
+	synthetic, err := filepath.Glob("testdata/synthetic/*.json")
+	if err != nil || len(synthetic) != syntheticFiles {
+		tb.Fatalf("found %d synthetic events (%v), want %d", len(synthetic), err, syntheticFiles)
+	}
+	for _, p := range synthetic {
+		cases = append(cases, goldenCase{
+			name: "synthetic_" + filepath.Base(p), path: p,
+			source: "synthetic/" + filepath.Base(p),
+		})
+	}
+	return cases
 }
+
+// syntheticFiles is how many files testdata/synthetic holds, one event each.
+const syntheticFiles = 6
 
 // TestGolden encodes every sample line with testConfig and a fixed clock and
 // compares the messages, one per line, with testdata/golden. Run
@@ -126,8 +141,8 @@ func TestSampleProperties(t *testing.T) {
 					n++
 				}
 			}
-			if n != 812 {
-				t.Errorf("checked %d lines, want 812", n)
+			if n != 812+syntheticFiles {
+				t.Errorf("checked %d lines, want %d", n, 812+syntheticFiles)
 			}
 		})
 	}

@@ -211,6 +211,13 @@ func TestEncodeInvalidUTF8LikeJSON(t *testing.T) {
 		// More annotations and user.extra keys than are sent: what is left
 		// out counts towards _original_size_int.
 		`{"auditID":"a","stage":"ResponseComplete","verb":"get","user":{"username":"u","extra":{` + strings.Join(extra, ",") + `}},"annotations":{` + strings.Join(ann, ",") + `},"requestReceivedTimestamp":"2026-11-21T10:00:00.100000Z","stageTimestamp":"2026-11-21T10:00:00.250000Z"}`,
+		// Derived fields: an exec command whose %-escapes sit next to raw
+		// invalid bytes (which must not combine into a character), the
+		// parts of a service account name, impersonation, the peer address
+		// and the aliases of annotations.
+		"{\"auditID\":\"a\",\"stage\":\"ResponseStarted\",\"verb\":\"create\",\"requestURI\":\"/api/v1/namespaces/n/pods/p/exec?command=%E2\x82\xac&command=\xe2%82%AC\xff%C3&container=c\xff\"," +
+			"\"user\":{\"username\":\"system:serviceaccount:n\xff:s\xfe\"},\"impersonatedUser\":{\"username\":\"b\xff\"},\"sourceIPs\":[\"1.2.3.4\",\"fe80::1%\xff\"]," +
+			"\"objectRef\":{\"resource\":\"pods\",\"subresource\":\"exec\",\"namespace\":\"n\",\"name\":\"p\"},\"annotations\":{\"authorization.k8s.io/decision\":\"forbid\xff\",\"k8s.io/removed-release\":\"1.\xff\"}}",
 		// A short_message of a verb that is one invalid byte and a blank
 		// username: U+FFFD is not blank.
 		"{\"auditID\":\"a\",\"stage\":\"ResponseComplete\",\"verb\":\"\xff\",\"user\":{\"username\":\" \xa0\"}}",

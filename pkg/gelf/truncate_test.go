@@ -152,7 +152,7 @@ func TestTruncateStep3Core(t *testing.T) {
 		t.Fatalf("len %d, Truncated %v", len(out), res.Truncated)
 	}
 	core := []string{"version", "host", "short_message", "timestamp", "level", "_X-OVH-TOKEN", "_agent", "_cluster",
-		"_auditID", "_stage", "_verb", "_audit_level", "_responseStatus_code_int", "full_message", "_truncated_bool", "_original_size_int"}
+		"_auditID", "_stage", "_verb", "_audit_level", "_responseStatus_code_int", "_user_kind", "full_message", "_truncated_bool", "_original_size_int"}
 	if !slices.Equal(m.keys, core) {
 		t.Errorf("keys %v\nwant %v", m.keys, core)
 	}
