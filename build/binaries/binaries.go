@@ -10,6 +10,7 @@
 package binaries
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -68,6 +69,39 @@ func Compile(o Options) error {
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+o.Arch, "CGO_ENABLED=0", "GOAMD64=v1", "GOARM64=v8.0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build for linux/%s: %w\n%s", o.Arch, err, b)
+	}
+	return nil
+}
+
+// Machines maps each of Arches to the ELF machine of its binaries.
+var Machines = map[string]elf.Machine{
+	"amd64": elf.EM_X86_64,
+	"arm64": elf.EM_AARCH64,
+}
+
+// Check fails unless path is a statically linked ELF executable for arch:
+// the image has no C library and no dynamic loader, and the packages
+// declare no dependency.
+func Check(path, arch string) error {
+	machine, ok := Machines[arch]
+	if !ok {
+		return fmt.Errorf("unsupported architecture %q: want amd64 or arm64", arch)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("read binary %s: %w", path, err)
+	}
+	defer f.Close()
+	if f.Machine != machine {
+		return fmt.Errorf("binary %s is for %s, not %s", path, f.Machine, machine)
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return fmt.Errorf("binary %s is not an executable (ELF type %s)", path, f.Type)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("binary %s is dynamically linked; build it with CGO_ENABLED=0", path)
+		}
 	}
 	return nil
 }

@@ -26,7 +26,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/audittail/audittail/build/binaries"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -87,13 +87,6 @@ const (
 
 const defaultDescription = "Ships the Kubernetes audit log to Graylog / OVHcloud Logs Data Platform as GELF, losing no event"
 
-// elfMachines are the architectures an image is built for, with the ELF
-// machine their binary must be.
-var elfMachines = map[string]elf.Machine{
-	"amd64": elf.EM_X86_64,
-	"arm64": elf.EM_AARCH64,
-}
-
 // Name is the image's full name, Repository:Version.
 func (o Options) Name() string { return o.Repository + ":" + o.Version }
 
@@ -135,31 +128,8 @@ func (o Options) check() error {
 		return errors.New("image options: no binary")
 	}
 	for arch, path := range o.Binaries {
-		m, ok := elfMachines[arch]
-		if !ok {
-			return fmt.Errorf("image options: unsupported architecture %q: want amd64 or arm64", arch)
-		}
-		if err := checkBinary(path, m); err != nil {
+		if err := binaries.Check(path, arch); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// checkBinary fails unless path is a static ELF executable for machine:
-// the image has no C library and no dynamic loader.
-func checkBinary(path string, machine elf.Machine) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("read binary %s: %w", path, err)
-	}
-	defer f.Close()
-	if f.Machine != machine {
-		return fmt.Errorf("binary %s is for %s, not %s", path, f.Machine, machine)
-	}
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("binary %s is dynamically linked: build it with CGO_ENABLED=0", path)
 		}
 	}
 	return nil

@@ -16,7 +16,6 @@ package packages
 import (
 	"bytes"
 	"compress/gzip"
-	"debug/elf"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/audittail/audittail/build/binaries"
 	"github.com/goreleaser/chglog"
 	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/deb"
@@ -156,17 +156,9 @@ func Build(o Options) ([]string, error) {
 	return paths, nil
 }
 
-// elfMachines maps the supported Options.Arch values to the ELF machine of
-// their binaries.
-var elfMachines = map[string]elf.Machine{
-	"amd64": elf.EM_X86_64,
-	"arm64": elf.EM_AARCH64,
-}
-
 // check validates o and returns the package version to give nfpm.
 func (o Options) check() (string, error) {
-	machine, ok := elfMachines[o.Arch]
-	if !ok {
+	if _, ok := binaries.Machines[o.Arch]; !ok {
 		return "", fmt.Errorf("unsupported architecture %q: want amd64 or arm64", o.Arch)
 	}
 	if o.MTime.IsZero() {
@@ -179,33 +171,10 @@ func (o Options) check() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := checkBinary(o.Binary, machine); err != nil {
+	if err := binaries.Check(o.Binary, o.Arch); err != nil {
 		return "", err
 	}
 	return version, nil
-}
-
-// checkBinary fails unless path is an ELF executable for machine with no
-// program interpreter: the packages declare no dependency, so a dynamically
-// linked binary would miss its libraries.
-func checkBinary(path string, machine elf.Machine) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("read binary %s: %w", path, err)
-	}
-	defer f.Close()
-	if f.Machine != machine {
-		return fmt.Errorf("binary %s is for %s, not %s", path, f.Machine, machine)
-	}
-	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
-		return fmt.Errorf("binary %s is not an executable (ELF type %s)", path, f.Type)
-	}
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("binary %s is dynamically linked; build it with CGO_ENABLED=0", path)
-		}
-	}
-	return nil
 }
 
 var (

@@ -1019,7 +1019,7 @@ func TestBuildRejects(t *testing.T) {
 	}
 	// A dynamically linked executable of this machine, when Build supports
 	// its architecture.
-	if _, ok := elfMachines[runtime.GOARCH]; ok && runtime.GOOS == "linux" {
+	if _, ok := binaries.Machines[runtime.GOARCH]; ok && runtime.GOOS == "linux" {
 		sh, err := exec.LookPath("sh")
 		if err != nil {
 			t.Skip("no sh")
