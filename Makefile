@@ -102,6 +102,7 @@ bench:
 	STEADY_SECONDS=$(STEADY_SECONDS) $(GO) test -run '^$$' -bench '^BenchmarkSteady$$' -benchtime 1x -timeout 30m ./cmd/audittail
 	$(GO) test -run '^$$' -bench '^BenchmarkLiveLatency$$' -benchtime 50000x ./cmd/audittail
 	$(GO) test -run '^$$' -bench '^BenchmarkHugeLines$$' -benchtime 200000x ./cmd/audittail
+	$(GO) test -run '^$$' -bench '^BenchmarkWebhook$$' -benchtime 200000x ./cmd/audittail
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./shipper/ ./internal/auditgen/
 
 clean:

@@ -107,6 +107,11 @@ type Store struct {
 	dirty  bool
 	writes uint64
 	errs   uint64
+	// last is the position of the last successful write, durable the one
+	// written before it (see Durable); written counts the generations
+	// known, those found by Open included.
+	last, durable Position
+	written       int
 
 	// marked has a value when Mark moved the position since Run last
 	// looked: Run sleeps on it, so an agent with nothing to ship does
@@ -148,6 +153,15 @@ func Open(cfg Config, log zerolog.Logger) (*Store, error) {
 	}
 	s.saved = savedFrom(st, fromPrev)
 	s.pos = s.saved.Position
+	// What a restart may resume from: the current generation, or the
+	// previous one, which is older. Known at once when both can be read.
+	if !fromPrev {
+		if prev, found, err := load(prevPath(cfg.Path)); found && err == nil {
+			s.last, s.durable, s.written = s.saved.Position, savedFrom(prev, true).Position, 2
+		}
+	} else {
+		s.last, s.written = s.saved.Position, 1 // the current one, when written next, is the only other
+	}
 	return s, nil
 }
 
@@ -330,7 +344,26 @@ func (s *Store) Flush() error {
 		return err
 	}
 	s.writes++
+	s.durable, s.last = s.last, p
+	s.written++
 	return nil
+}
+
+// Durable returns the oldest position a restart may resume from: the one
+// written before the last write, which the previous generation (<path>.prev)
+// holds and which Open falls back to when the current one cannot be read.
+// Nothing before it will ever be read again. At Open it is what the
+// previous generation holds; it is zero while unknown (no previous
+// generation could be read, and this Store has not written twice since):
+// a caller that deletes what is behind it (the webhook spool) deletes
+// nothing then.
+func (s *Store) Durable() Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written < 2 {
+		return Position{}
+	}
+	return s.durable
 }
 
 // Run writes the marked position to disk until ctx ends, then returns

@@ -25,6 +25,7 @@ func TestTorture(t *testing.T) {
 	t.Run("copytruncate", testCopytruncate)
 	t.Run("hostile-lines", testHostileLines)
 	t.Run("log-appears-during-first-connect", testLogAppearsDuringFirstConnect)
+	t.Run("webhook-kill-restart", testWebhookKillRestart)
 }
 
 // live-rotation: the agent follows the log while lumberjack rotates it

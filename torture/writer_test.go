@@ -57,6 +57,11 @@ type writer struct {
 	hostile      func(k int) []byte
 	hostileEvery int
 
+	// post, when set, sends the events as webhook batches (one per burst)
+	// instead of writing a log; batch is the one being built.
+	post  *poster
+	batch []byte
+
 	seq       atomic.Int64 // events written (the next sequence number)
 	hostileN  atomic.Int64 // hostile lines written
 	bytes     atomic.Int64 // bytes written
@@ -82,8 +87,19 @@ func newAppendWriter(path string, rate int) (*writer, error) {
 	return &writer{f: f, rate: rate}, nil
 }
 
-// line writes one line with one Write call.
+// line writes one line with one Write call (or, with post, adds it to the
+// batch, as kube-apiserver's webhook backend sends it).
 func (w *writer) line(b []byte) error {
+	if w.post != nil {
+		if len(w.batch) == 0 {
+			w.batch = append(w.batch, eventListHead...)
+		} else {
+			w.batch = append(w.batch, ',')
+		}
+		w.batch = append(w.batch, '{')
+		w.batch = append(w.batch, bytes.TrimSuffix(b[len(eventItemPrefix):], []byte("\n"))...)
+		return nil
+	}
 	if w.lj == nil {
 		if _, err := w.f.Write(b); err != nil {
 			return err
@@ -143,6 +159,15 @@ func (w *writer) run(until time.Time, stop <-chan struct{}) {
 				return
 			}
 		}
+		if w.post != nil {
+			w.batch = append(w.batch, "]}"...)
+			if err := w.post.send(w.batch); err != nil {
+				w.err.Store(&err)
+				return
+			}
+			w.bytes.Add(int64(len(w.batch)))
+			w.batch = w.batch[:0]
+		}
 		p.wait(burst)
 	}
 }
@@ -161,6 +186,9 @@ func (w *writer) error() error {
 }
 
 func (w *writer) close() error {
+	if w.post != nil {
+		return nil
+	}
 	if w.lj != nil {
 		return w.lj.Close()
 	}

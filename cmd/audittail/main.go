@@ -145,7 +145,7 @@ type flagDef struct {
 // configuration file, which overrides the defaults; the help of each names
 // its YAML key where it has one.
 var flags = []flagDef{
-	{"path", tailer.DefaultPath, "audit log `file` written by kube-apiserver (--audit-log-path); tail.path",
+	{"path", tailer.DefaultPath, "audit log `file` written by kube-apiserver (--audit-log-path); with --webhook-listen and no --path, no file is followed; tail.path",
 		func(l *loaded, v string) error { l.cfg.Tail.Path = v; return nil }},
 	{"start-at", string(tailer.StartBeginning), "where to start in a file the checkpoint does not know: beginning or end; tail.start_at",
 		func(l *loaded, v string) error { return l.cfg.Tail.StartAt.UnmarshalText([]byte(v)) }},
@@ -182,6 +182,18 @@ var flags = []flagDef{
 			l.cfg.Redact.Secrets = &b
 			return nil
 		}},
+	{"webhook-listen", "", "receive kube-apiserver's audit webhook (EventList batches over HTTPS) on `HOST:PORT`, beside or instead of --path; webhook.listen",
+		func(l *loaded, v string) error { l.cfg.Webhook.Listen = v; return nil }},
+	{"webhook-cert", "", "PEM certificate `file` of the webhook receiver; webhook.cert_file",
+		func(l *loaded, v string) error { l.cfg.Webhook.CertFile = v; return nil }},
+	{"webhook-key", "", "PEM private key `file` of the webhook receiver; webhook.key_file",
+		func(l *loaded, v string) error { l.cfg.Webhook.KeyFile = v; return nil }},
+	{"webhook-client-ca", "", "PEM CA `file` that must have signed the sender's client certificate; webhook.client_ca_file",
+		func(l *loaded, v string) error { l.cfg.Webhook.ClientCAFile = v; return nil }},
+	{"webhook-token-file", "", "`file` holding the bearer token the sender must present; webhook.token_file",
+		func(l *loaded, v string) error { l.cfg.Webhook.TokenFile = v; return nil }},
+	{"spool-dir", "", "`directory` where received batches are written and synced before the receiver answers 200 (default /var/lib/audittail/spool); spool.dir",
+		func(l *loaded, v string) error { l.cfg.Spool.Dir = v; return nil }},
 	{"metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT` (default: off); metrics.addr",
 		func(l *loaded, v string) error { l.cfg.Metrics.Addr = v; return nil }},
 	{"log-file", "", "write the log to this `file` instead of standard error; SIGHUP re-opens it; log.file",
@@ -273,14 +285,18 @@ const usage = `Usage: audittail --path FILE --stream-file FILE --endpoint URL --
                  [--stream TOKEN] [--start-at beginning|end] [--config FILE] [--host NAME]
                  [--ca-cert FILE] [--client-cert FILE --client-key FILE] [--tls-server-name NAME]
                  [--policy FILE] [--redact-secrets=false]
+                 [--webhook-listen HOST:PORT --webhook-cert FILE --webhook-key FILE
+                  [--webhook-client-ca FILE] [--webhook-token-file FILE] [--spool-dir DIR]]
                  [--metrics-addr HOST:PORT] [--log-file FILE]
                  [--log-level LEVEL] [--log-format json|console] [--version]
        audittail check [the same flags] [--send-test]
        audittail policy test --policy FILE LOG...
 
 Ships every Kubernetes API server audit event to a GELF server (OVHcloud Logs
-Data Platform or Graylog). Flags override the --config file. SIGHUP re-opens
---log-file and re-reads --stream-file.
+Data Platform or Graylog), read from the audit log file (--path), received
+from kube-apiserver's audit webhook (--webhook-listen), or both. Flags
+override the --config file. SIGHUP re-opens --log-file and re-reads
+--stream-file and the webhook's certificate, key and token file.
 
 `
 

@@ -26,6 +26,7 @@ const (
 	part                    // tailer, checkpoint, shipper: usable alone
 	format                  // pkg/audit, pkg/gelf, pkg/auditpolicy, pkg/process: formats and processing of events, no part
 	assembly                // pkg/pipeline, pkg/config, pkg/agent: built on the parts
+	input                   // pkg/webhook, pkg/spool: inputs besides the audit log file
 	helper                  // internal/...: not API, used by production code
 	testHelper              // internal/...: imported by tests only
 	testOnly                // packages of tests (torture, this one)
@@ -43,6 +44,8 @@ func placeOf(rel string) (place, bool) {
 		return format, true
 	case rel == "pkg/pipeline" || rel == "pkg/config" || rel == "pkg/agent":
 		return assembly, true
+	case rel == "pkg/webhook" || rel == "pkg/spool":
+		return input, true
 	case slices.Contains(testHelpers, rel):
 		return testHelper, true
 	case rel == "internal/layout" || rel == "torture":
@@ -144,6 +147,10 @@ func forbidden(from string, fpl place, to string, tpl place) string {
 		if tpl != helper && tpl != format {
 			return "a format imports no part"
 		}
+	case input:
+		if (tpl == input) || (tpl != helper && tpl != format && to != "checkpoint") {
+			return "an input imports formats, internal helpers and the checkpoint's position type; the receiver reaches the spool through an interface it declares"
+		}
 	case assembly:
 		if from == "pkg/pipeline" && to == "shipper" {
 			return "the pipeline reaches the shipper through an interface it declares"
@@ -193,6 +200,9 @@ func TestRuleRejects(t *testing.T) {
 		{"internal/fifo", "tailer"},
 		{"pkg/agent", "cmd/audittail"},
 		{"internal/gelftest", "shipper"},
+		{"pkg/webhook", "pkg/spool"},
+		{"pkg/spool", "tailer"},
+		{"pkg/webhook", "pkg/pipeline"},
 	} {
 		fpl, _ := placeOf(c[0])
 		tpl, _ := placeOf(c[1])

@@ -1,23 +1,26 @@
 // Package agent builds the parts of a running audittail from a
-// configuration and runs them until the context ends: the tailer, the
-// pipeline, its tracker, the shipper, the checkpoint, the metrics server
-// and the periodic stats log. It is what cmd/audittail runs, and what the
-// `audittail check` subcommand checks (Check).
+// configuration and runs them until the context ends: the inputs (the
+// audit log file, and the webhook receiver with its spool, each followed
+// by a tailer with its own checkpoint), the pipeline, its tracker, the
+// shipper, the metrics server and the periodic stats log. It is what
+// cmd/audittail runs, and what the `audittail check` subcommand checks
+// (Check).
 //
 // # Lifecycle
 //
-// New builds every part, in the order of their dependencies (checkpoint,
-// tracker, shipper, encoder, tailer, pipeline, metrics listener), so that a
-// configuration that cannot work fails before anything runs. Run starts
-// them with golang.org/x/sync/errgroup and stops them in this order when
-// its context ends:
+// New builds every part, in the order of their dependencies (shipper,
+// encoder, inputs with their checkpoints, tracker, pipeline, webhook
+// listener, metrics listener), so that a configuration that cannot work
+// fails before anything runs. Run starts them with golang.org/x/sync/errgroup
+// and stops them in this order when its context ends:
 //
-//  1. reading stops (the pipeline returns);
+//  1. reading stops (the pipeline returns) and the webhook receiver stops
+//     taking batches (what it answered 200 is in the spool);
 //  2. the shipper gets ShutdownBudget (7 s) to have what was sent
 //     confirmed by the server;
-//  3. the shipper's driver, the checkpoint writer, the stats log and the
-//     metrics server stop;
-//  4. the last confirmed position is written to the checkpoint.
+//  3. the shipper's driver, the checkpoint writers, the spool's pruner,
+//     the stats log and the metrics server stop;
+//  4. the last confirmed positions are written to the checkpoints.
 //
 // What was not confirmed by then is sent again at the next start. A part
 // that fails (the metrics server cannot serve, a read of the audit log
@@ -40,8 +43,9 @@ import (
 	"github.com/audittail/audittail/pkg/gelf"
 	"github.com/audittail/audittail/pkg/pipeline"
 	"github.com/audittail/audittail/pkg/process"
+	"github.com/audittail/audittail/pkg/spool"
+	"github.com/audittail/audittail/pkg/webhook"
 	"github.com/audittail/audittail/shipper"
-	"github.com/audittail/audittail/tailer"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 )
@@ -84,15 +88,16 @@ type Agent struct {
 	log     zerolog.Logger
 	secrets *secret.Set
 
-	ckpt    *checkpoint.Store
+	inputs  []*input // the audit log file, then the webhook's spool, as configured
 	tracker *pipeline.Tracker
 	shipper *shipper.Shipper
 	enc     *gelf.Encoder
-	tailer  *tailer.Tailer
 	pipe    *pipeline.Pipeline
-	metrics *metricsServer // nil without metrics.addr
-	roots   roots.Source   // the TLS roots trusted, for a tls:// or https:// endpoint
-	stage   *process.Stage // policy and redaction, between parse and encode
+	recv    *webhook.Receiver // nil without webhook.listen
+	spool   *spool.Spool      // the receiver's spool, nil without it
+	metrics *metricsServer    // nil without metrics.addr
+	roots   roots.Source      // the TLS roots trusted, for a tls:// or https:// endpoint
+	stage   *process.Stage    // policy and redaction, between parse and encode
 }
 
 // New builds the parts of an agent from cfg (defaulted and validated): it
@@ -124,30 +129,23 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 	if a.stage, err = process.Load(cfg.Policy, cfg.Redact); err != nil {
 		return nil, &ConfigError{err}
 	}
-	if a.ckpt, err = checkpoint.Open(cfg.Checkpoint, component(log, "checkpoint")); err != nil {
-		return nil, err
-	}
-	a.tracker = pipeline.NewTracker(a.ckpt)
-	if a.shipper, err = shipper.New(cfg.Output, log, a.tracker.Confirm); err != nil {
+	if a.shipper, err = shipper.New(cfg.Output, log, func(seq uint64) { a.tracker.Confirm(seq) }); err != nil {
 		return nil, &ConfigError{err}
 	}
 	a.shipper.RedactWith(a.secrets)
 	if a.enc, err = newEncoder(cfg, log); err != nil {
 		return nil, &ConfigError{err}
 	}
-	saved := a.ckpt.Saved()
-	if a.tailer, err = tailer.New(ctx, cfg.Tail, saved.Position, saved.SavedAt, component(log, "tailer")); err != nil {
+	if err := a.openInputs(ctx, cfg, log); err != nil {
+		a.Close()
 		return nil, err
 	}
-	if !saved.Found {
-		// Record at once where this first run starts, so that a crash before
-		// the first periodic write cannot skip what rotates meanwhile.
-		pos, _ := a.tailer.StartPosition()
-		if err := a.ckpt.Init(pos); err != nil {
-			a.tailer.Close()
-			return nil, fmt.Errorf("write initial checkpoint: %w", err)
-		}
+	var srcs []pipeline.Source
+	var ckpts []pipeline.Marker
+	for _, in := range a.inputs {
+		srcs, ckpts = append(srcs, in.tail), append(ckpts, in.ckpt)
 	}
+	a.tracker = pipeline.NewTracker(ckpts...)
 	// The stage only when it has something to do (a policy, or redaction).
 	var stage interface {
 		Process(line []byte, ev *audit.Event) ([]byte, bool)
@@ -155,14 +153,38 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 	if a.stage.Active() {
 		stage = a.stage
 	}
-	a.pipe = pipeline.New(a.tailer, stage, a.enc, a.shipper.NewBatch(), a.tracker, component(log, "pipeline"))
+	a.pipe = pipeline.New(srcs, stage, a.enc, a.shipper.NewBatch(), a.tracker, component(log, "pipeline"))
 	if cfg.Metrics.Addr != "" {
 		if a.metrics, err = newMetricsServer(cfg.Metrics.Addr, opts.Version, cfg.Metrics.StallTimeout, a.Stats, log); err != nil {
-			a.tailer.Close()
+			a.Close()
 			return nil, err
 		}
 	}
 	return a, nil
+}
+
+// openInputs opens the audit log file's input (tail.path) and the webhook
+// receiver's (webhook.listen), as configured, into a.inputs.
+func (a *Agent) openInputs(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
+	if cfg.TailsFile() {
+		ckpt, err := openCheckpoint("file", cfg.Checkpoint, log)
+		if err != nil {
+			return err
+		}
+		in, err := follow(ctx, "file", cfg.Tail, ckpt, false, log)
+		if err != nil {
+			return err
+		}
+		a.inputs = append(a.inputs, in)
+	}
+	if cfg.Webhook.Enabled() {
+		in, err := a.openReceiver(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		a.inputs = append(a.inputs, in)
+	}
+	return nil
 }
 
 func component(log zerolog.Logger, name string) zerolog.Logger {
@@ -184,15 +206,34 @@ func newEncoder(cfg config.Config, log zerolog.Logger) (*gelf.Encoder, error) {
 
 // Stats returns a snapshot of every part's counters. Safe for concurrent
 // use.
+//
+// Tailer and Checkpoint add up the inputs' counters (LagBytes and
+// FilesOpen too).
 func (a *Agent) Stats() Stats {
-	return Stats{
-		Pipeline:   a.pipe.Stats(),
-		Tracker:    a.tracker.Stats(),
-		Shipper:    a.shipper.Stats(),
-		Tailer:     a.tailer.Stats(),
-		Checkpoint: a.ckpt.Stats(),
-		Process:    a.stage.Stats(),
+	s := Stats{
+		Pipeline: a.pipe.Stats(),
+		Tracker:  a.tracker.Stats(),
+		Shipper:  a.shipper.Stats(),
+		Process:  a.stage.Stats(),
 	}
+	for _, in := range a.inputs {
+		t, c := in.tail.Stats(), in.ckpt.Stats()
+		s.Tailer.Rotations += t.Rotations
+		s.Tailer.Truncations += t.Truncations
+		s.Tailer.InotifyOverflows += t.InotifyOverflows
+		s.Tailer.LagBytes += t.LagBytes
+		s.Tailer.LostFiles += t.LostFiles
+		s.Tailer.LostBytes += t.LostBytes
+		s.Tailer.Polling = s.Tailer.Polling || t.Polling
+		s.Tailer.FilesOpen += t.FilesOpen
+		s.Checkpoint.Writes += c.Writes
+		s.Checkpoint.Errors += c.Errors
+	}
+	if a.recv != nil {
+		w, sp := a.recv.Stats(), a.spool.Stats()
+		s.Webhook, s.Spool = &w, &sp
+	}
+	return s
 }
 
 // MetricsAddr is the address the metrics server listens on ("" when off),
@@ -209,9 +250,9 @@ func (a *Agent) MetricsAddr() string {
 // the part that failed (joined with a failed final checkpoint write). Call
 // it once.
 func (a *Agent) Run(ctx context.Context) error {
-	defer a.tailer.Close()
+	defer a.closeInputs()
 	cfg, log := a.cfg, a.log
-	log.Info().
+	start := log.Info().
 		Str("version", a.opts.Version).
 		Str("path", cfg.Tail.Path).
 		Str("start_at", string(cfg.Tail.StartAt)).
@@ -227,9 +268,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		Str("tls_roots", a.tlsRoots()).
 		Str("policy", cfg.Policy.File).
 		Bool("redact_secrets", cfg.Redact.Enabled()).
-		Bool("client_cert", cfg.Output.ClientCert != "").
-		Interface("resume_from", resumeInfo(a.ckpt.Saved().Position)).
-		Msg("audittail starting")
+		Bool("client_cert", cfg.Output.ClientCert != "")
+	for _, in := range a.inputs {
+		key := "resume_from" // the audit log file's
+		if in.name != "file" {
+			key += "_" + in.name
+		}
+		start = start.Interface(key, resumeInfo(in.ckpt.Saved().Position))
+	}
+	if a.recv != nil {
+		start = start.Str("webhook_listen", a.recv.Addr()).Str("spool_dir", cfg.Spool.Dir)
+	}
+	start.Msg("audittail starting")
 
 	// One connection attempt before anything else, for a clear first error
 	// (wrong certificate, unreachable host); the shipper then keeps trying.
@@ -245,16 +295,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stopBG()
 	g, gctx := errgroup.WithContext(bg)
 	g.Go(func() error { return ended(a.shipper.Run(gctx)) })
-	g.Go(func() error { return ended(a.ckpt.Run(gctx)) })
+	for _, in := range a.inputs {
+		g.Go(func() error { return ended(in.ckpt.Run(gctx)) })
+	}
+	if a.spool != nil {
+		g.Go(func() error { return ended(a.spool.Run(gctx)) })
+	}
 	g.Go(func() error { return a.logStats(gctx) })
 	if a.metrics != nil {
 		g.Go(func() error { return a.metrics.Run(gctx) })
 	}
 
-	// 1. Reading, until ctx ends or a part fails.
+	// 1. Reading (and receiving), until ctx ends or a part fails.
 	readCtx, stopRead := context.WithCancel(ctx)
 	stopOnFailure := context.AfterFunc(gctx, stopRead)
-	readErr := a.pipe.Run(readCtx)
+	rg, rctx := errgroup.WithContext(readCtx)
+	rg.Go(func() error { return a.pipe.Run(rctx) })
+	if a.recv != nil {
+		rg.Go(func() error { return a.recv.Run(rctx) })
+	}
+	readErr := rg.Wait()
 	stopOnFailure()
 	stopRead()
 	if errors.Is(readErr, context.Canceled) {
@@ -273,10 +333,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	stopBG()
 	bgErr := g.Wait()
 
-	// 4. The last confirmed position.
+	// 4. The last confirmed positions.
 	var ckptErr error
-	if err := a.ckpt.Close(); err != nil {
-		ckptErr = fmt.Errorf("write final checkpoint: %w", err)
+	for _, in := range a.inputs {
+		if err := in.ckpt.Close(); err != nil {
+			ckptErr = errors.Join(ckptErr, fmt.Errorf("write final checkpoint of the %s input: %w", in.name, err))
+		}
 	}
 	a.statsLine(log.Info()).Msg("audittail stopped")
 	return errors.Join(readErr, bgErr, ckptErr)
@@ -306,11 +368,24 @@ func ended(err error) error {
 
 // Close releases what New opened, for an agent that is not run.
 func (a *Agent) Close() {
-	a.tailer.Close()
+	a.closeInputs()
+	if a.recv != nil {
+		a.recv.Close()
+	}
 	if a.metrics != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = a.metrics.Shutdown(ctx)
 		cancel()
+	}
+}
+
+// closeInputs closes the inputs' files and the spool.
+func (a *Agent) closeInputs() {
+	for _, in := range a.inputs {
+		in.tail.Close()
+	}
+	if a.spool != nil {
+		a.spool.Close()
 	}
 }
 
@@ -341,6 +416,13 @@ func (a *Agent) Reload() {
 		}
 		if err != nil {
 			log.Error().Err(err).Str("stream_file", cfg.GELF.StreamFile).Msg("SIGHUP: stream token not reloaded; keeping the current one")
+		}
+	}
+	if a.recv != nil {
+		if err := a.recv.Reload(); err != nil {
+			log.Error().Err(err).Msg("SIGHUP: webhook certificate or token not reloaded; keeping the current ones")
+		} else {
+			ev = ev.Bool("webhook_reloaded", true)
 		}
 	}
 	ev.Msg("SIGHUP: reloaded")

@@ -23,6 +23,7 @@ import (
 	"github.com/audittail/audittail/internal/roots"
 	"github.com/audittail/audittail/pkg/audit"
 	"github.com/audittail/audittail/pkg/config"
+	"github.com/audittail/audittail/pkg/webhook"
 	"github.com/audittail/audittail/shipper"
 	"github.com/rs/zerolog"
 )
@@ -65,10 +66,17 @@ func (r *checkReport) fail(what, format string, args ...any) {
 func Check(w io.Writer, cfg config.Config, opts Options, sendTest bool) bool {
 	r := &checkReport{w: w}
 	fmt.Fprintf(w, "audittail %s check\n", opts.Version)
-	r.ok("configuration", "valid (endpoint %s, audit log %s, checkpoint %s)", cfg.Output.Endpoint, cfg.Tail.Path, cfg.Checkpoint.Path)
-
-	checkAuditLog(r, cfg.Tail.Path)
-	checkCheckpoint(r, cfg.Checkpoint.Path)
+	if cfg.TailsFile() {
+		r.ok("configuration", "valid (endpoint %s, audit log %s, checkpoint %s)", cfg.Output.Endpoint, cfg.Tail.Path, cfg.Checkpoint.Path)
+		checkAuditLog(r, cfg.Tail.Path)
+		checkCheckpoint(r, cfg.Checkpoint.Path)
+	} else {
+		r.ok("configuration", "valid (endpoint %s, no audit log file: webhook receiver only)", cfg.Output.Endpoint)
+	}
+	if cfg.Webhook.Enabled() {
+		checkWebhook(r, cfg, time.Now())
+		checkCheckpoint(r, cfg.Spool.CheckpointPath()) // and the spool directory it is in
+	}
 	checkToken(r, cfg)
 	checkSecurity(r, cfg, opts)
 	checkEndpoint(r, cfg, sendTest)
@@ -80,6 +88,23 @@ func Check(w io.Writer, cfg config.Config, opts Options, sendTest bool) bool {
 	}
 	fmt.Fprintf(w, "all %d checks passed\n", total)
 	return true
+}
+
+// checkWebhook checks the receiver's certificate and key (they load, match
+// and are valid now), its client CA and token file.
+func checkWebhook(r *checkReport, cfg config.Config, now time.Time) {
+	const what = "webhook TLS"
+	notAfter, err := webhook.CheckCert(cfg.Webhook, now)
+	switch {
+	case err != nil:
+		r.fail(what, "%v", err)
+	case notAfter.Sub(now) < 30*24*time.Hour:
+		r.warn(what, "%s and %s load and match; the certificate expires on %s, in less than 30 days",
+			cfg.Webhook.CertFile, cfg.Webhook.KeyFile, notAfter.UTC().Format(time.RFC3339))
+	default:
+		r.ok(what, "%s and %s load and match; the certificate is valid until %s",
+			cfg.Webhook.CertFile, cfg.Webhook.KeyFile, notAfter.UTC().Format(time.RFC3339))
+	}
 }
 
 // CheckConfigFailed is what `audittail check` prints when the

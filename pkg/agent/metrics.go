@@ -15,6 +15,8 @@ import (
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/pkg/pipeline"
 	"github.com/audittail/audittail/pkg/process"
+	"github.com/audittail/audittail/pkg/spool"
+	"github.com/audittail/audittail/pkg/webhook"
 	"github.com/audittail/audittail/shipper"
 	"github.com/audittail/audittail/tailer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,8 @@ type Stats struct {
 	Tailer     tailer.Stats
 	Checkpoint checkpoint.Stats
 	Process    process.Stats
+	Webhook    *webhook.Stats // nil without the webhook receiver
+	Spool      *spool.Stats   // nil without the webhook receiver
 }
 
 // metricsServer serves /metrics (Prometheus), /healthz (liveness) and
@@ -88,11 +92,13 @@ func newMetricsServer(addr, version string, stallTimeout time.Duration, snapshot
 		writeText(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.HandleFunc("GET /readyz/webhook", m.readyzWebhook)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		writeText(w, http.StatusOK, "audittail "+version+"\n"+
 			"/metrics  Prometheus metrics\n"+
 			"/healthz  liveness: 200 while the process runs\n"+
-			"/readyz   readiness: 200 while connected and the server confirms in time")
+			"/readyz   readiness: 200 while connected and the server confirms in time\n"+
+			"/readyz/webhook  the webhook receiver's readiness: 200 while it accepts batches")
 	})
 
 	m.srv = &http.Server{
@@ -155,6 +161,23 @@ func (m *metricsServer) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeText(w, http.StatusOK, "ready")
 }
 
+// readyzWebhook answers 200 while the webhook receiver accepts batches:
+// its spool is neither full nor broken. It does not depend on the log
+// server: the spool is what takes batches while the server is away, so a
+// Service in front of the receiver must keep sending to it then.
+func (m *metricsServer) readyzWebhook(w http.ResponseWriter, _ *http.Request) {
+	s := m.stats.snapshot()
+	if s.Webhook == nil || s.Spool == nil {
+		writeText(w, http.StatusNotFound, "the webhook receiver is off")
+		return
+	}
+	if ok, reason := webhookReadiness(*s.Spool); !ok {
+		writeText(w, http.StatusServiceUnavailable, reason)
+		return
+	}
+	writeText(w, http.StatusOK, "ready")
+}
+
 // readiness reports whether the agent is shipping: connected, and the
 // server confirming messages in time. When not, reason says why in one line.
 func readiness(s shipper.Stats, now time.Time, stall time.Duration) (ready bool, reason string) {
@@ -210,6 +233,7 @@ type agentCollector struct {
 	version  string
 
 	policyEvents, policySaved, redactions *prometheus.Desc
+	webhook                               webhookDescs
 }
 
 // agentMetric is one series read from a snapshot.
@@ -224,6 +248,7 @@ func newAgentCollector(snapshot func() Stats, version string) *agentCollector {
 		snapshot: snapshot,
 		now:      time.Now,
 		version:  version,
+		webhook:  newWebhookDescs(),
 		build: prometheus.NewDesc("audittail_build_info",
 			"Always 1; the labels give the audittail version and the Go version it was built with.",
 			[]string{"version", "goversion"}, nil),
@@ -301,9 +326,9 @@ func newAgentCollector(snapshot func() Stats, version string) *agentCollector {
 		})
 
 	// Tailer: the audit log files.
-	gauge("audittail_lag_bytes", "Bytes of the current audit log file not read yet.",
+	gauge("audittail_lag_bytes", "Bytes of the current audit log file not read yet (with the webhook receiver, added to those of its spool's current file).",
 		func(s *Stats, _ time.Time) float64 { return float64(s.Tailer.LagBytes) })
-	gauge("audittail_files_open", "Audit log files held open (0 or 1).",
+	gauge("audittail_files_open", "Audit log files held open: at most one per input (the audit log, the webhook spool).",
 		func(s *Stats, _ time.Time) float64 { return float64(s.Tailer.FilesOpen) })
 	counter("audittail_rotations_total", "Switches from one generation of the audit log to the next.",
 		func(s *Stats) uint64 { return s.Tailer.Rotations })
@@ -335,6 +360,7 @@ func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.policyEvents
 	ch <- c.policySaved
 	ch <- c.redactions
+	c.webhook.describe(ch)
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
@@ -356,6 +382,7 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	for field, n := range s.Process.Redacted {
 		ch <- prometheus.MustNewConstMetric(c.redactions, prometheus.CounterValue, float64(n), field)
 	}
+	c.webhook.collect(ch, &s, now)
 }
 
 func bit(b bool) float64 {

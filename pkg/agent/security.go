@@ -63,11 +63,23 @@ func securityWarnings(cfg config.Config, opts Options) []finding {
 	if k := cfg.Output.ClientKey; k != "" {
 		out = appendLoose(out, "client key", k, false)
 	}
-	if cfg.Checkpoint.Path != "" {
+	if cfg.TailsFile() && cfg.Checkpoint.Path != "" {
 		out = appendLoose(out, "checkpoint directory", filepath.Dir(cfg.Checkpoint.Path), true)
+	}
+	if cfg.Webhook.Enabled() {
+		// The spool's checkpoint is in the spool directory (created 0700).
+		out = appendLoose(out, spoolDirectory, cfg.Spool.Dir, true)
+		if k := cfg.Webhook.KeyFile; k != "" {
+			out = appendLoose(out, "webhook key", k, false)
+		}
+		if f := cfg.Webhook.TokenFile; f != "" {
+			out = appendLoose(out, "webhook token file", f, false)
+		}
 	}
 	return out
 }
+
+const spoolDirectory = "spool directory"
 
 // appendLoose adds a finding when path (a file, or a directory when dir)
 // is open to group or others. A checkpoint directory others can write to
@@ -84,6 +96,10 @@ func appendLoose(out []finding, what, path string, dir bool) []finding {
 	mode := fmt.Sprintf("%04o", perm)
 	var msg string
 	switch {
+	case what == spoolDirectory && perm&0o022 != 0:
+		msg = fmt.Sprintf("%s %s is writable by group or others (mode %s): they can add, change or remove the audit events waiting in it; chmod 700 %s", what, path, mode, path)
+	case what == spoolDirectory:
+		msg = fmt.Sprintf("%s %s is readable by group or others (mode %s): they can read the audit events waiting in it; chmod 700 %s", what, path, mode, path)
 	case dir && perm&0o022 != 0:
 		msg = fmt.Sprintf("%s %s is writable by group or others (mode %s): they can replace the checkpoint and make the agent skip events; chmod 700 %s", what, path, mode, path)
 	case dir:

@@ -40,6 +40,7 @@ func TestSecurityWarnings(t *testing.T) {
 	settingsWith := func(f func(*config.Config)) settings {
 		var c config.Config
 		c.Output.Endpoint = "tls://graylog.example:12201"
+		c.Tail.Path = "/var/log/kubernetes/audit/audit.log"
 		c.Checkpoint.Path = filepath.Join(private, "c.json")
 		f(&c)
 		return settings{cfg: c}
@@ -84,6 +85,17 @@ func TestSecurityWarnings(t *testing.T) {
 		{"missing checkpoint directory: created 0700 later", settingsWith(func(c *config.Config) {
 			c.Checkpoint.Path = filepath.Join(dir, "none", "c.json")
 		}), nil},
+		{"webhook only: the unused checkpoint's directory is not looked at", settingsWith(func(c *config.Config) {
+			c.Tail.Path, c.Webhook.Listen, c.Spool.Dir = "", ":8443", filepath.Join(dir, "none")
+			c.Checkpoint.Path = filepath.Join(mkdir("state-unused", 0o755), "c.json")
+		}), nil},
+		{"readable spool directory", settingsWith(func(c *config.Config) {
+			c.Webhook.Listen, c.Spool.Dir = ":8443", mkdir("spool-r", 0o750)
+		}), []string{"spool directory " + filepath.Join(dir, "spool-r") + " is readable by group or others (mode 0750): they can read the audit events waiting in it"}},
+		{"loose webhook key and token", settingsWith(func(c *config.Config) {
+			c.Webhook.Listen, c.Spool.Dir = ":8443", private
+			c.Webhook.KeyFile, c.Webhook.TokenFile = write("wh-key", 0o644), write("wh-token", 0o640)
+		}), []string{"webhook key " + filepath.Join(dir, "wh-key") + " is readable", "webhook token file " + filepath.Join(dir, "wh-token") + " is readable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := securityWarnings(tc.set.cfg, tc.set.opts)

@@ -1,7 +1,8 @@
 // Package config is audittail's configuration file: one YAML document whose
 // sections belong to the packages that use them (tail → tailer, checkpoint →
 // checkpoint, gelf → pkg/gelf, output → shipper, policy and redact →
-// pkg/process) plus the agent's own log settings. Decoding is strict: an unknown key is an error that names it.
+// pkg/process, webhook → pkg/webhook, spool → pkg/spool) plus the agent's own log
+// settings. Decoding is strict: an unknown key is an error that names it.
 package config
 
 import (
@@ -18,6 +19,8 @@ import (
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/pkg/gelf"
 	"github.com/audittail/audittail/pkg/process"
+	"github.com/audittail/audittail/pkg/spool"
+	"github.com/audittail/audittail/pkg/webhook"
 	"github.com/audittail/audittail/shipper"
 	"github.com/audittail/audittail/tailer"
 	"github.com/rs/zerolog"
@@ -32,6 +35,8 @@ type Config struct {
 	Output     shipper.Config       `yaml:"output"`
 	Policy     process.PolicyConfig `yaml:"policy"`
 	Redact     process.RedactConfig `yaml:"redact"`
+	Webhook    webhook.Config       `yaml:"webhook"`
+	Spool      spool.Config         `yaml:"spool"`
 	Metrics    Metrics              `yaml:"metrics"`
 	Log        Log                  `yaml:"log"`
 }
@@ -79,8 +84,19 @@ func (f *LogFormat) UnmarshalText(b []byte) error {
 }
 
 // SetDefaults fills every zero field with its default.
+//
+// tail.path is not defaulted when the webhook receiver is on: the agent
+// then follows an audit log only when one is given.
 func (c *Config) SetDefaults() {
+	receiverOnly := c.Webhook.Enabled() && c.Tail.Path == ""
 	c.Tail.SetDefaults()
+	if receiverOnly {
+		c.Tail.Path = ""
+	}
+	c.Webhook.SetDefaults()
+	if c.Webhook.Enabled() {
+		c.Spool.SetDefaults()
+	}
 	c.Checkpoint.SetDefaults()
 	c.GELF.SetDefaults()
 	c.Output.SetDefaults()
@@ -98,8 +114,23 @@ func (c *Config) SetDefaults() {
 
 // Validate reports the first setting that cannot work, naming its key.
 func (c Config) Validate() error {
-	if err := c.Tail.Validate(); err != nil {
+	tc := c.Tail
+	if !c.TailsFile() {
+		if !c.Webhook.Enabled() {
+			return errors.New("tail.path: must not be empty (or set webhook.listen to receive the audit webhook instead)")
+		}
+		tc.Path = "audit.log" // the other tail settings apply to the spool
+	}
+	if err := tc.Validate(); err != nil {
 		return err
+	}
+	if c.Webhook.Enabled() {
+		if err := c.Webhook.Validate(); err != nil {
+			return err
+		}
+		if err := c.Spool.Validate(); err != nil {
+			return err
+		}
 	}
 	if err := c.Checkpoint.Validate(); err != nil {
 		return err
@@ -126,6 +157,10 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// TailsFile reports whether the agent follows an audit log file (tail.path
+// set). Without one, it only receives the audit webhook.
+func (c Config) TailsFile() bool { return c.Tail.Path != "" }
 
 // Load reads a YAML file into c, over whatever c already holds. It does not
 // apply defaults or validate.
@@ -171,6 +206,8 @@ var sections = map[string]string{
 	"shipper.Config":       "output.",
 	"process.PolicyConfig": "policy.",
 	"process.RedactConfig": "redact.",
+	"webhook.Config":       "webhook.",
+	"spool.Config":         "spool.",
 }
 
 // friendlier rewrites yaml.v3's unknown-field errors ("line 3: field foo not

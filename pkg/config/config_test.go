@@ -84,3 +84,49 @@ func TestValidateNamesTheKey(t *testing.T) {
 		})
 	}
 }
+
+// With webhook.listen and no tail.path, the agent only receives the
+// webhook: the path is not defaulted, the spool is; without either, there
+// is nothing to read.
+func TestReceiverOnly(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	if err := os.WriteFile(tok, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	err := Decode(strings.NewReader(`
+webhook:
+  listen: ":8443"
+  cert_file: /etc/audittail/tls.crt
+  key_file: /etc/audittail/tls.key
+  token_file: `+tok+`
+output:
+  endpoint: "-"
+`), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.TailsFile() || c.Tail.Path != "" {
+		t.Fatalf("tail.path %q: want none with the webhook receiver alone", c.Tail.Path)
+	}
+	if c.Spool.Dir != "/var/lib/audittail/spool" || c.Tail.PollInterval != tailer.DefaultPollInterval {
+		t.Fatalf("defaults: spool %+v, tail %+v", c.Spool, c.Tail)
+	}
+
+	var none Config
+	none.Output.Endpoint = "-"
+	none.SetDefaults()
+	none.Tail.Path = ""
+	if err := none.Validate(); err == nil || !strings.Contains(err.Error(), "tail.path") {
+		t.Fatalf("neither a path nor the webhook: %v", err)
+	}
+	var bad Config
+	if err := Decode(strings.NewReader("webhook:\n  listn: \":8443\"\n"), &bad); err == nil || !strings.Contains(err.Error(), `"webhook.listn"`) {
+		t.Fatalf("unknown key in webhook: %v", err)
+	}
+}

@@ -31,8 +31,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// source yields lines of the audit log with their checkpoint positions.
-type source interface {
+// Source yields lines of one log with their checkpoint positions (a
+// *tailer.Tailer).
+type Source interface {
 	// Next returns the next line if one is ready without waiting, else
 	// io.EOF.
 	Next(ctx context.Context) (tailer.Line, error)
@@ -85,7 +86,7 @@ const (
 // Pipeline is the forward path. Run must be called once; Stats is safe to
 // call from another goroutine.
 type Pipeline struct {
-	src     source
+	srcs    []Source
 	enc     *gelf.Encoder
 	proc    processor // nil: none
 	out     batch
@@ -111,11 +112,15 @@ type Pipeline struct {
 }
 
 // batchLine is a line of the batch being built: msg tells whether it gave
-// a message (blank lines do not).
+// a message (blank lines do not); in is the index of its source.
 type batchLine struct {
 	pos checkpoint.Position
 	msg bool
+	in  uint8
 }
+
+// MaxSources bounds the sources of one pipeline.
+const MaxSources = 255
 
 // batchCounts are the per-line counters of the batch being built, added
 // to the pipeline's once per batch.
@@ -123,11 +128,13 @@ type batchCounts struct {
 	parseErrors, partial, longLines, truncated, blanks, dropped uint64
 }
 
-// New wires a pipeline: lines from src, processed by proc (nil: no
-// processing), encoded by enc, sent in batches through out, their
-// positions tracked by tracker (whose Confirm the shipper calls).
-func New(src source, proc processor, enc *gelf.Encoder, out batch, tracker *Tracker, log zerolog.Logger) *Pipeline {
-	return &Pipeline{src: src, proc: proc, enc: enc, out: out, tracker: tracker, log: log,
+// New wires a pipeline: lines from srcs (one at least, at most
+// MaxSources), processed by proc (nil: no processing), encoded by enc,
+// sent in batches through out, their positions tracked by tracker (whose
+// Confirm the shipper calls), which marks the positions of srcs[i] in its
+// i-th checkpoint.
+func New(srcs []Source, proc processor, enc *gelf.Encoder, out batch, tracker *Tracker, log zerolog.Logger) *Pipeline {
+	return &Pipeline{srcs: srcs, proc: proc, enc: enc, out: out, tracker: tracker, log: log,
 		parseLog: rateLimit{every: 10 * time.Second}, longLog: rateLimit{every: 10 * time.Second}}
 }
 
@@ -136,37 +143,86 @@ func New(src source, proc processor, enc *gelf.Encoder, out batch, tracker *Trac
 // the caller closes the shipper, whose confirmations still mark them. A
 // batch not handed to the shipper when ctx ends is not lost: its lines are
 // past the checkpoint, and read again at the next start.
+//
+// With several sources, they take turns: a source is read until it has
+// nothing ready or a batch is full, then the next one's turn comes, so a
+// source in a large backlog (a spool filled while the log server was down)
+// delays the others by at most one batch per turn. A batch may hold lines
+// of several sources; each line's position is marked in its own
+// checkpoint. When no source has anything ready, the batch is sent and the
+// pipeline waits until any source may have more.
 func (p *Pipeline) Run(ctx context.Context) error {
+	if n := len(p.srcs); n == 0 || n > MaxSources {
+		return fmt.Errorf("pipeline: %d sources, want 1 to %d", n, MaxSources)
+	}
+	cur, idle := 0, 0 // the source whose turn it is; sources in a row with nothing ready
 	for {
-		line, err := p.src.Next(ctx)
+		line, err := p.srcs[cur].Next(ctx)
 		switch {
 		case errors.Is(err, io.EOF):
+			if idle++; idle < len(p.srcs) {
+				cur = (cur + 1) % len(p.srcs)
+				continue
+			}
+			idle = 0
 			if err := p.flush(ctx, true); err != nil {
 				return err
 			}
-			if err := p.src.Wait(ctx); err != nil {
+			if err := p.wait(ctx); err != nil {
 				return err
 			}
 			continue
 		case err != nil:
 			return err
 		}
-		if err := p.add(line); err != nil {
+		idle = 0
+		if err := p.add(line, uint8(cur)); err != nil {
 			return err
 		}
 		if p.msgs >= maxBatchMessages || len(p.buf) >= maxBatchBytes {
 			if err := p.flush(ctx, false); err != nil {
 				return err
 			}
+			cur = (cur + 1) % len(p.srcs)
 		}
 	}
 }
 
-// add parses, maps and encodes one line into the batch.
-func (p *Pipeline) add(line tailer.Line) error {
+// wait returns when any source may have more lines, or with ctx.Err(), or
+// with the error of a source whose Wait failed. Each source's Wait runs in
+// its own goroutine, all of which have returned when wait does (a source
+// is used by one goroutine at a time).
+func (p *Pipeline) wait(ctx context.Context) error {
+	if len(p.srcs) == 1 {
+		return p.srcs[0].Wait(ctx)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(p.srcs))
+	for _, s := range p.srcs {
+		go func() { errs <- s.Wait(wctx) }()
+	}
+	var first error
+	for i := range p.srcs {
+		err := <-errs
+		if i == 0 {
+			cancel() // one source may have more: stop the other waits
+		}
+		if err != nil && first == nil && !errors.Is(err, context.Canceled) {
+			first = err
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
+
+// add parses, maps and encodes one line of source in into the batch.
+func (p *Pipeline) add(line tailer.Line, in uint8) error {
 	if len(line.Text) == 0 && !line.Partial {
 		p.flagged.blanks++
-		p.inBatch = append(p.inBatch, batchLine{pos: line.Pos})
+		p.inBatch = append(p.inBatch, batchLine{pos: line.Pos, in: in})
 		return nil
 	}
 	p.rec = gelf.Record{
@@ -192,7 +248,7 @@ func (p *Pipeline) add(line tailer.Line) error {
 				// Nothing to ship; the line's position is marked like a
 				// blank line's, once everything before it is confirmed.
 				p.flagged.dropped++
-				p.inBatch = append(p.inBatch, batchLine{pos: line.Pos})
+				p.inBatch = append(p.inBatch, batchLine{pos: line.Pos, in: in})
 				return nil
 			}
 		}
@@ -210,7 +266,7 @@ func (p *Pipeline) add(line tailer.Line) error {
 	if err := p.encode(); err != nil {
 		return err
 	}
-	p.inBatch = append(p.inBatch, batchLine{pos: line.Pos, msg: true})
+	p.inBatch = append(p.inBatch, batchLine{pos: line.Pos, msg: true, in: in})
 	p.msgs++
 	return nil
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/audittail/audittail/internal/fifo"
 )
 
-// marker records how far the file has been handled.
-type marker interface {
+// Marker records how far one source has been handled (a
+// *checkpoint.Store).
+type Marker interface {
 	Mark(checkpoint.Position)
 }
 
@@ -23,7 +24,12 @@ type marker interface {
 // confirms: build it first, give Confirm to the shipper and the Tracker to
 // the pipeline. Its methods are safe for concurrent use.
 type Tracker struct {
-	ckpt marker
+	ckpts []Marker // ckpts[i] marks the positions of source i
+
+	// last and moved are Confirm's and sent's scratch: per source, the
+	// newest position to mark.
+	last  []checkpoint.Position
+	moved []bool
 
 	mu           sync.Mutex
 	pending      fifo.Queue[pendingPos] // positions waiting for their messages' confirmation
@@ -39,10 +45,26 @@ type Tracker struct {
 type pendingPos struct {
 	seq uint64
 	pos checkpoint.Position
+	in  uint8 // its source
 }
 
-// NewTracker returns a Tracker that marks positions in ckpt.
-func NewTracker(ckpt marker) *Tracker { return &Tracker{ckpt: ckpt} }
+// NewTracker returns a Tracker that marks the positions of the pipeline's
+// i-th source in ckpts[i]. Each checkpoint is marked in the order of its
+// source's lines.
+func NewTracker(ckpts ...Marker) *Tracker {
+	return &Tracker{ckpts: ckpts, last: make([]checkpoint.Position, len(ckpts)), moved: make([]bool, len(ckpts))}
+}
+
+// markMoved marks the positions collected in last, and clears moved.
+// Called with mu held.
+func (t *Tracker) markMoved() {
+	for i, m := range t.moved {
+		if m {
+			t.ckpts[i].Mark(t.last[i])
+			t.moved[i] = false
+		}
+	}
+}
 
 // Confirm is the shipper's callback: every message with a sequence number
 // up to seq has been received by the server. It marks the newest position
@@ -56,15 +78,15 @@ func (t *Tracker) Confirm(seq uint64) {
 	t.confirmedCount.Add(seq - t.confirmedSeq)
 	t.confirmedSeq = seq
 	t.lastConfirmed.Store(time.Now().UnixNano())
-	var last checkpoint.Position
 	n := 0
 	for n < t.pending.Len() && t.pending.At(n).seq <= seq {
-		last = t.pending.At(n).pos
+		pp := t.pending.At(n)
+		t.last[pp.in], t.moved[pp.in] = pp.pos, true
 		n++
 	}
 	if n > 0 {
 		t.pending.Drop(n)
-		t.ckpt.Mark(last)
+		t.markMoved()
 	}
 }
 
@@ -86,7 +108,6 @@ func (t *Tracker) sent(first uint64, n int, lines []batchLine) error {
 		t.lastSeq = first + uint64(n) - 1
 	}
 	taken := 0
-	var last *checkpoint.Position
 	for i := range lines {
 		l := &lines[i]
 		if l.msg {
@@ -96,15 +117,16 @@ func (t *Tracker) sent(first uint64, n int, lines []batchLine) error {
 			taken++
 			seq++
 		}
+		if int(l.in) >= len(t.ckpts) {
+			return fmt.Errorf("pipeline: a line of source %d, but %d checkpoints", l.in, len(t.ckpts))
+		}
 		if t.pending.Len() == 0 && seq <= t.confirmedSeq {
-			last = &l.pos // nothing waits before it: mark it now
+			t.last[l.in], t.moved[l.in] = l.pos, true // nothing waits before it: mark it now
 			continue
 		}
-		t.pending.Push(pendingPos{seq: seq, pos: l.pos})
+		t.pending.Push(pendingPos{seq: seq, pos: l.pos, in: l.in})
 	}
-	if last != nil {
-		t.ckpt.Mark(*last)
-	}
+	t.markMoved()
 	return nil
 }
 

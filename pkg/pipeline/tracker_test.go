@@ -19,7 +19,7 @@ func TestTrackerMarksOnlyConfirmed(t *testing.T) {
 	last := func() int64 { p, _ := mk.last(); return p.Offset }
 
 	// Batch: m1 (10), blank (11), m2 (20), m3 (30), blank (31).
-	if err := tr.sent(1, 3, []batchLine{{pos(10), true}, {pos(11), false}, {pos(20), true}, {pos(30), true}, {pos(31), false}}); err != nil {
+	if err := tr.sent(1, 3, []batchLine{{pos: pos(10), msg: true}, {pos: pos(11), msg: false}, {pos: pos(20), msg: true}, {pos: pos(30), msg: true}, {pos: pos(31), msg: false}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, n := mk.last(); n != 0 {
@@ -35,7 +35,7 @@ func TestTrackerMarksOnlyConfirmed(t *testing.T) {
 	}
 
 	// Blank lines only, everything before confirmed: marked at once.
-	if err := tr.sent(0, 0, []batchLine{{pos(32), false}, {pos(33), false}}); err != nil {
+	if err := tr.sent(0, 0, []batchLine{{pos: pos(32), msg: false}, {pos: pos(33), msg: false}}); err != nil {
 		t.Fatal(err)
 	}
 	if last() != 33 {
@@ -44,7 +44,7 @@ func TestTrackerMarksOnlyConfirmed(t *testing.T) {
 
 	// The confirmation of 4 and 5 comes before their positions.
 	tr.Confirm(5)
-	if err := tr.sent(4, 2, []batchLine{{pos(40), true}, {pos(50), true}}); err != nil {
+	if err := tr.sent(4, 2, []batchLine{{pos: pos(40), msg: true}, {pos: pos(50), msg: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if last() != 50 {
@@ -52,7 +52,7 @@ func TestTrackerMarksOnlyConfirmed(t *testing.T) {
 	}
 
 	// Only 2 of 3 messages taken: the third line's position is not queued.
-	if err := tr.sent(6, 2, []batchLine{{pos(60), true}, {pos(70), true}, {pos(80), true}}); err != nil {
+	if err := tr.sent(6, 2, []batchLine{{pos: pos(60), msg: true}, {pos: pos(70), msg: true}, {pos: pos(80), msg: true}}); err != nil {
 		t.Fatal(err)
 	}
 	tr.Confirm(7)
@@ -64,7 +64,7 @@ func TestTrackerMarksOnlyConfirmed(t *testing.T) {
 	}
 
 	// Out of sequence numbering is a bug, refused.
-	if err := tr.sent(10, 1, []batchLine{{pos(90), true}}); err == nil {
+	if err := tr.sent(10, 1, []batchLine{{pos: pos(90), msg: true}}); err == nil {
 		t.Fatal("a batch numbered from 10 after 7 was accepted")
 	}
 }
