@@ -22,14 +22,18 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 )
 
-// Version is the on-disk format version written by this package.
-const Version = 1
+// Version is the newest on-disk format version: 2, several logs' positions.
+// A checkpoint of one log is written as version 1, which every release
+// reads; both are read.
+const Version = 2
 
 // Position is how far one file has been handled.
 //
@@ -88,35 +92,60 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// state is the JSON document on disk.
+// state is the JSON document on disk: version 1 holds the one log's
+// position in File; version 2 holds several logs' positions in Files, by
+// the log's configured path.
 type state struct {
-	Version int       `json:"version"`
-	Updated time.Time `json:"updated"`
-	File    *Position `json:"file,omitempty"`
+	Version int                 `json:"version"`
+	Updated time.Time           `json:"updated"`
+	File    *Position           `json:"file,omitempty"`
+	Files   map[string]Position `json:"files,omitempty"`
 }
 
-// Store holds the current position in memory and writes it to disk.
-// Mark is safe for concurrent use with the other methods.
+// Store holds the current positions in memory and writes them to disk:
+// one per log, each kept by a Cursor. A store of one log (the Store's own
+// methods, or one Cursor) writes the version 1 format, which earlier
+// releases read; a store of several writes version 2. Mark is safe for
+// concurrent use with the other methods.
 type Store struct {
-	cfg   Config
-	log   zerolog.Logger
-	saved Saved // what Open found
+	cfg Config
+	log zerolog.Logger
 
-	mu     sync.Mutex
-	pos    Position
-	dirty  bool
-	writes uint64
-	errs   uint64
-	// last is the position of the last successful write, durable the one
-	// written before it (see Durable); written counts the generations
-	// known, those found by Open included.
-	last, durable Position
-	written       int
+	// What Open found: the generation used (disk), whether it is the
+	// previous one, and the previous generation when the current one was
+	// used and the previous could be read too (for Durable).
+	disk     state
+	found    bool
+	fromPrev bool
+	prev     *state
+	v1Given  bool // the version 1 position went to a cursor
 
-	// marked has a value when Mark moved the position since Run last
+	mu      sync.Mutex
+	cursors []*Cursor
+	def     *Cursor // the Store's own methods' cursor, made on first use
+	dirty   bool
+	writes  uint64
+	errs    uint64
+
+	// marked has a value when Mark moved a position since Run last
 	// looked: Run sleeps on it, so an agent with nothing to ship does
 	// not wake up to write the same position again.
 	marked chan struct{}
+}
+
+// Cursor is the position of one log in a Store. Its methods are safe for
+// concurrent use.
+type Cursor struct {
+	s     *Store
+	key   string // the log's configured path; "" for the Store's own cursor
+	saved Saved
+
+	// Guarded by s.mu. last is the position of the last successful write,
+	// durable the one written before it (see Durable); written counts the
+	// generations known, those found by Open included.
+	pos           Position
+	last, durable Position
+	written       int
 }
 
 // ErrCorrupt is wrapped by Open when the checkpoint file exists but cannot be used.
@@ -151,18 +180,111 @@ func Open(cfg Config, log zerolog.Logger) (*Store, error) {
 		}
 		ev.Msg("the checkpoint's current generation is missing or unreadable (crash while writing it?); using the previous one: a few events may be sent twice")
 	}
-	s.saved = savedFrom(st, fromPrev)
-	s.pos = s.saved.Position
-	// What a restart may resume from: the current generation, or the
-	// previous one, which is older. Known at once when both can be read.
+	s.disk, s.found, s.fromPrev = st, true, fromPrev
 	if !fromPrev {
-		if prev, found, err := load(prevPath(cfg.Path)); found && err == nil {
-			s.last, s.durable, s.written = s.saved.Position, savedFrom(prev, true).Position, 2
+		if prev, pfound, perr := load(prevPath(cfg.Path)); pfound && perr == nil {
+			s.prev = &prev
 		}
-	} else {
-		s.last, s.written = s.saved.Position, 1 // the current one, when written next, is the only other
 	}
 	return s, nil
+}
+
+// Cursors returns one cursor per log, keyed by the log's configured path,
+// each at the position the checkpoint holds for it. A version 1
+// checkpoint (one log, as every release before several logs wrote it) is
+// read as the position of the log whose files it names (the path, or one
+// of its rotated backups or copies: same directory, name starting with the
+// log's name without its extension), else, when there is one log only, as
+// that log's: the checkpoint is upgraded to version 2 at the next write
+// when there are several. A log the checkpoint does not know starts as at
+// a first start. Call it once, before the Store's own position methods.
+func (s *Store) Cursors(paths []string) []*Cursor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Cursor, len(paths))
+	for i, p := range paths {
+		out[i] = s.newCursor(p, len(paths) == 1)
+	}
+	return out
+}
+
+// newCursor makes the cursor of key and adds it to the store; only says
+// that it is the store's only log. Called with s.mu held.
+func (s *Store) newCursor(key string, only bool) *Cursor {
+	c := &Cursor{s: s, key: key}
+	if s.found {
+		cur, ok := s.positionIn(s.disk, key, only, true)
+		if ok {
+			c.saved = Saved{Found: true, FromPrev: s.fromPrev, Position: cur, SavedAt: s.disk.Updated}
+			c.pos, c.last, c.written = cur, cur, 1
+			// What a restart may resume from: the current generation, or
+			// the previous one, which is older. Known at once when both
+			// can be read.
+			if s.prev != nil {
+				if prev, pok := s.positionIn(*s.prev, key, only, false); pok {
+					c.durable, c.written = prev, 2
+				}
+			}
+		}
+	}
+	s.cursors = append(s.cursors, c)
+	return c
+}
+
+// positionIn is key's position in st. take marks a version 1 position as
+// given, so that one log only gets it.
+func (s *Store) positionIn(st state, key string, only, take bool) (Position, bool) {
+	if st.Version >= 2 {
+		if p, ok := st.Files[key]; ok {
+			return p, true
+		}
+		if key == "" && len(st.Files) == 1 { // the Store's own cursor over a one-log version 2 file
+			for _, p := range st.Files {
+				return p, true
+			}
+		}
+		return Position{}, false
+	}
+	var p Position
+	if st.File != nil {
+		p = *st.File
+	}
+	if take && s.v1Given {
+		return Position{}, false
+	}
+	if key == "" || only || namesFileOf(p.Path, key) {
+		if take {
+			s.v1Given = true
+		}
+		return p, true
+	}
+	return Position{}, false
+}
+
+// namesFileOf reports whether file is the log at path or one of its
+// generations: a lumberjack backup (audit-<time>.log[.gz]) or a
+// logrotate copy (audit.log.1, audit.log-20261206[.gz]) in its directory.
+func namesFileOf(file, path string) bool {
+	if file == "" || path == "" || filepath.Dir(file) != filepath.Dir(path) {
+		return false
+	}
+	base := filepath.Base(path)
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	f := filepath.Base(file)
+	return f == base || strings.HasPrefix(f, stem+"-") || strings.HasPrefix(f, base+".") || strings.HasPrefix(f, base+"-")
+}
+
+// defCursor is the cursor of the Store's own position methods. Called
+// with s.mu held.
+func (s *Store) defCursor() *Cursor {
+	if s.def == nil {
+		if len(s.cursors) > 0 {
+			s.def = s.cursors[0]
+		} else {
+			s.def = s.newCursor("", true)
+		}
+	}
+	return s.def
 }
 
 func prevPath(path string) string { return path + ".prev" }
@@ -178,16 +300,41 @@ type Saved struct {
 // Read loads the checkpoint at path the way Open does (falling back to the
 // previous generation), but changes nothing on disk: no directory is
 // created, no temporary file removed. It is for inspection (audittail
-// check). The error names the file that cannot be used.
+// check). The error names the file that cannot be used. With several
+// logs (version 2), Position is the first log's in the order of their
+// paths; ReadAll gives each.
 func Read(path string) (Saved, error) {
+	all, err := ReadAll(path)
+	if err != nil || len(all) == 0 {
+		return Saved{Found: err != nil}, err
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return all[keys[0]], nil
+}
+
+// ReadAll is Read for every log of the checkpoint, by the log's path ("" for
+// the one log of a version 1 checkpoint). It is empty when there is none.
+func ReadAll(path string) (map[string]Saved, error) {
 	st, found, fromPrev, _, err := loadGenerations(path)
 	if err != nil {
-		return Saved{Found: true}, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
 	if !found {
-		return Saved{}, nil
+		return nil, nil
 	}
-	return savedFrom(st, fromPrev), nil
+	out := map[string]Saved{}
+	if st.Version >= 2 {
+		for k, p := range st.Files {
+			out[k] = Saved{Found: true, FromPrev: fromPrev, Position: p, SavedAt: st.Updated}
+		}
+		return out, nil
+	}
+	out[""] = savedFrom(st, fromPrev)
+	return out, nil
 }
 
 // loadGenerations reads the current generation at path, or the previous
@@ -234,10 +381,10 @@ func load(path string) (st state, found bool, err error) {
 
 // removeTemps deletes temporary files left by a crash during a write.
 func removeTemps(path string, log zerolog.Logger) {
-	tmps, _ := filepath.Glob(path + ".tmp-*")
-	for _, t := range tmps {
-		if err := os.Remove(t); err == nil {
-			log.Debug().Str("file", t).Msg("removed a temporary checkpoint file left by a crash")
+	matches, _ := filepath.Glob(path + ".tmp-*")
+	for _, m := range matches {
+		if err := os.Remove(m); err == nil {
+			log.Debug().Str("file", m).Msg("removed temporary checkpoint file left by a crash")
 		}
 	}
 }
@@ -250,43 +397,94 @@ func decode(b []byte) (state, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return st, fmt.Errorf("decode JSON: %w", err)
 	}
-	if st.Version != Version {
-		return st, fmt.Errorf("version %d is not supported (want %d)", st.Version, Version)
+	switch st.Version {
+	case 1:
+		if st.Files != nil {
+			return st, errors.New("version 1 with \"files\", a version 2 key")
+		}
+	case 2:
+		if st.File != nil {
+			return st, errors.New("version 2 with \"file\", a version 1 key")
+		}
+	default:
+		return st, fmt.Errorf("version %d is not supported (want 1 or %d)", st.Version, Version)
 	}
-	if p := st.File; p != nil {
+	check := func(p Position) error {
 		if p.Offset < 0 {
-			return st, fmt.Errorf("negative offset %d", p.Offset)
+			return fmt.Errorf("negative offset %d", p.Offset)
 		}
 		if p.Offset > 0 && p.Fingerprint == "" {
-			return st, errors.New("offset without a file fingerprint")
+			return errors.New("offset without a file fingerprint")
+		}
+		return nil
+	}
+	if st.File != nil {
+		if err := check(*st.File); err != nil {
+			return st, err
+		}
+	}
+	for k, p := range st.Files {
+		if err := check(p); err != nil {
+			return st, fmt.Errorf("%s: %w", k, err)
 		}
 	}
 	return st, nil
 }
 
-// Saved returns what Open found on disk: Found is false on a first start;
-// Position is zero when the checkpoint names no file (an earlier run
-// started but handled no line; SavedAt says when).
-func (s *Store) Saved() Saved { return s.saved }
-
-// Init writes the checkpoint at start-up when Open found none: with p, the
-// position the agent starts from, or with no file when p is zero. Either way
-// the next start knows an earlier run began at this time, so a crash before
-// the first periodic write cannot make the restart skip a rotated file.
-func (s *Store) Init(p Position) error {
+// Saved returns what Open found on disk for the Store's own log: Found is
+// false on a first start; Position is zero when the checkpoint names no
+// file (an earlier run started but handled no line; SavedAt says when).
+func (s *Store) Saved() Saved {
 	s.mu.Lock()
-	s.pos, s.dirty = p, true
-	s.mu.Unlock()
-	return s.Flush()
+	defer s.mu.Unlock()
+	return s.defCursor().saved
 }
 
-// Mark records p as the new position in memory. It is written to disk by the
-// next Flush. Callers mark positions in the order of the file.
-func (s *Store) Mark(p Position) {
+// Init is the Store's own cursor's Init.
+func (s *Store) Init(p Position) error { return s.own().Init(p) }
+
+// Mark is the Store's own cursor's Mark.
+func (s *Store) Mark(p Position) { s.own().Mark(p) }
+
+// Position is the Store's own cursor's Position.
+func (s *Store) Position() Position { return s.own().Position() }
+
+// Durable is the Store's own cursor's Durable.
+func (s *Store) Durable() Position { return s.own().Durable() }
+
+func (s *Store) own() *Cursor {
 	s.mu.Lock()
-	moved := p != s.pos
+	defer s.mu.Unlock()
+	return s.defCursor()
+}
+
+// Saved returns what Open found on disk for this log: Found is false when
+// the checkpoint does not know it (a first start, or a log added since);
+// Position is zero when the checkpoint names no file for it (an earlier
+// run started but handled no line; SavedAt says when).
+func (c *Cursor) Saved() Saved { return c.saved }
+
+// Init writes the checkpoint at start-up when Open found none for this
+// log: with p, the position the agent starts from, or with no file when p
+// is zero. Either way the next start knows an earlier run began at this
+// time, so a crash before the first periodic write cannot make the restart
+// skip a rotated file.
+func (c *Cursor) Init(p Position) error {
+	c.s.mu.Lock()
+	c.pos, c.s.dirty = p, true
+	c.saved.Found = true // written below: known from now on
+	c.s.mu.Unlock()
+	return c.s.Flush()
+}
+
+// Mark records p as the log's new position in memory. It is written to
+// disk by the next Flush. Callers mark positions in the order of the log.
+func (c *Cursor) Mark(p Position) {
+	s := c.s
+	s.mu.Lock()
+	moved := p != c.pos
 	if moved {
-		s.pos = p
+		c.pos = p
 		s.dirty = true
 	}
 	s.mu.Unlock()
@@ -299,10 +497,27 @@ func (s *Store) Mark(p Position) {
 }
 
 // Position returns the position last marked (or loaded).
-func (s *Store) Position() Position {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pos
+func (c *Cursor) Position() Position {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.pos
+}
+
+// Durable returns the oldest position a restart may resume from: the one
+// written before the last write, which the previous generation (<path>.prev)
+// holds and which Open falls back to when the current one cannot be read.
+// Nothing before it will ever be read again. At Open it is what the
+// previous generation holds; it is zero while unknown (no previous
+// generation could be read, and the Store has not written twice since):
+// a caller that deletes what is behind it (the webhook spool) deletes
+// nothing then.
+func (c *Cursor) Durable() Position {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.written < 2 {
+		return Position{}
+	}
+	return c.durable
 }
 
 // Stats counts checkpoint writes and failed writes.
@@ -317,58 +532,52 @@ func (s *Store) Stats() Stats {
 	return Stats{Writes: s.writes, Errors: s.errs}
 }
 
-// Flush writes the marked position to disk if it changed since the last write.
+// Flush writes the marked positions to disk if one changed since the last
+// write.
 func (s *Store) Flush() error {
 	s.mu.Lock()
 	if !s.dirty {
 		s.mu.Unlock()
 		return nil
 	}
-	p := s.pos
 	s.dirty = false
+	st := state{Version: 1, Updated: time.Now().UTC()}
+	pos := make([]Position, len(s.cursors))
+	for i, c := range s.cursors {
+		pos[i] = c.pos
+	}
+	if len(s.cursors) == 1 {
+		if p := pos[0]; !p.IsZero() {
+			st.File = &p
+		}
+	} else {
+		st.Version, st.Files = Version, make(map[string]Position, len(s.cursors))
+		for i, c := range s.cursors {
+			st.Files[c.key] = pos[i]
+		}
+	}
 	s.mu.Unlock()
 
-	st := state{Version: Version, Updated: time.Now().UTC()}
-	if !p.IsZero() {
-		st.File = &p
-	}
 	err := writeAtomic(s.cfg.Path, st)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
 		s.errs++
-		if s.pos == p {
-			s.dirty = true // try again next time
-		}
+		s.dirty = true // try again next time
 		return err
 	}
 	s.writes++
-	s.durable, s.last = s.last, p
-	s.written++
+	for i, c := range s.cursors {
+		c.durable, c.last = c.last, pos[i]
+		c.written++
+	}
 	return nil
 }
 
-// Durable returns the oldest position a restart may resume from: the one
-// written before the last write, which the previous generation (<path>.prev)
-// holds and which Open falls back to when the current one cannot be read.
-// Nothing before it will ever be read again. At Open it is what the
-// previous generation holds; it is zero while unknown (no previous
-// generation could be read, and this Store has not written twice since):
-// a caller that deletes what is behind it (the webhook spool) deletes
-// nothing then.
-func (s *Store) Durable() Position {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.written < 2 {
-		return Position{}
-	}
-	return s.durable
-}
-
-// Run writes the marked position to disk until ctx ends, then returns
-// ctx.Err() (Close writes the last position). It writes at most once per
-// FlushInterval, and only after the position moved: an agent with nothing
+// Run writes the marked positions to disk until ctx ends, then returns
+// ctx.Err() (Close writes the last positions). It writes at most once per
+// FlushInterval, and only after a position moved: an agent with nothing
 // to ship does not wake up. Write errors are logged (once per distinct
 // error) and retried FlushInterval later.
 func (s *Store) Run(ctx context.Context) error {
@@ -382,7 +591,7 @@ func (s *Store) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-s.marked:
 		}
-		// Let the position move on for FlushInterval: one write for all
+		// Let the positions move on for FlushInterval: one write for all
 		// the marks of that time.
 		t.Reset(s.cfg.FlushInterval)
 		select {
@@ -406,7 +615,7 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-// Close writes the final position.
+// Close writes the final positions.
 func (s *Store) Close() error { return s.Flush() }
 
 // writeAtomic replaces path with st: temp file, fsync, rename, fsync of the directory.

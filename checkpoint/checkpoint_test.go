@@ -169,16 +169,27 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"version":1}`))
 	f.Add([]byte(``))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"version":2,"updated":"2026-11-21T10:00:00Z","files":{"/a/audit.log":{"path":"/a/audit.log","dev":1,"inode":2,"fingerprint":"ab","fingerprint_len":3,"offset":4},"/b/audit.log":{"path":"","dev":0,"inode":0,"offset":0}}}`))
+	f.Add([]byte(`{"version":2,"file":{"path":"/a","offset":0}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decode(b)
 		if err != nil {
 			return
 		}
-		if st.Version != Version {
+		switch {
+		case st.Version == 1 && st.Files != nil, st.Version == 2 && st.File != nil:
+			t.Fatalf("accepted version %d with the other version's key", st.Version)
+		case st.Version != 1 && st.Version != 2:
 			t.Fatalf("accepted version %d", st.Version)
 		}
-		if st.File != nil && (st.File.Offset < 0 || (st.File.Offset > 0 && st.File.Fingerprint == "")) {
+		bad := func(p Position) bool { return p.Offset < 0 || (p.Offset > 0 && p.Fingerprint == "") }
+		if st.File != nil && bad(*st.File) {
 			t.Fatalf("accepted invalid position %+v", *st.File)
+		}
+		for k, p := range st.Files {
+			if bad(p) {
+				t.Fatalf("accepted invalid position of %s: %+v", k, p)
+			}
 		}
 	})
 }

@@ -35,6 +35,11 @@ type Config struct {
 	// place, the rest of its old content is looked for in the copy logrotate's
 	// copytruncate made: <name>.<n> or <name>-<date>, plain or .gz.
 	Path string `yaml:"path"`
+	// Paths are several audit logs for one agent (OpenShift writes one per
+	// API server; a node may run several kube-apiservers or aggregated API
+	// servers), each followed by its own Tailer with Path set to it and the
+	// other settings shared. Set Path or Paths, not both.
+	Paths []string `yaml:"paths"`
 	// StartAt applies to a file the checkpoint does not know when the agent starts.
 	// Files that appear later are always read from their beginning.
 	StartAt StartAt `yaml:"start_at"`
@@ -69,9 +74,10 @@ const (
 	DefaultMaxLineBytes = 16 << 20
 )
 
-// SetDefaults fills zero fields with their defaults.
+// SetDefaults fills zero fields with their defaults (Path only when
+// Paths is empty).
 func (c *Config) SetDefaults() {
-	if c.Path == "" {
+	if c.Path == "" && len(c.Paths) == 0 {
 		c.Path = DefaultPath
 	}
 	if c.StartAt == "" {
@@ -88,8 +94,38 @@ func (c *Config) SetDefaults() {
 	}
 }
 
+// Logs returns the paths of the logs to follow: Paths, or Path.
+func (c Config) Logs() []string {
+	if len(c.Paths) > 0 {
+		return c.Paths
+	}
+	if c.Path == "" {
+		return nil
+	}
+	return []string{c.Path}
+}
+
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	if len(c.Paths) > 0 {
+		if c.Path != "" {
+			return errors.New("tail.path and tail.paths: set one of them (tail.paths for several logs)")
+		}
+		seen := make(map[string]bool, len(c.Paths))
+		for i, p := range c.Paths {
+			one := c
+			one.Path, one.Paths = p, nil
+			if err := one.Validate(); err != nil {
+				return fmt.Errorf("tail.paths[%d]: %w", i, err)
+			}
+			clean := filepath.Clean(p)
+			if seen[clean] {
+				return fmt.Errorf("tail.paths[%d]: %s is given twice", i, p)
+			}
+			seen[clean] = true
+		}
+		return nil
+	}
 	switch {
 	case c.Path == "":
 		return errors.New("tail.path: must not be empty")

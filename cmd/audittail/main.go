@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/audittail/audittail/checkpoint"
@@ -132,6 +133,7 @@ type loaded struct {
 	opts        agent.Options // Version, ConfigFile and TokenFrom
 	showVersion bool
 	sendTest    bool // check --send-test
+	pathSet     bool // --path given once already
 }
 
 // flagDef is one flag that sets the configuration: its name, default and
@@ -141,12 +143,47 @@ type flagDef struct {
 	set              func(l *loaded, v string) error
 }
 
+// repeatable are the flags that may be given several times: set is called
+// with each value, in order.
+var repeatable = map[string]bool{"path": true}
+
+// repeated collects the values of a flag given several times.
+type repeated struct {
+	vals []string
+	def  string
+}
+
+func (r *repeated) String() string {
+	if r == nil || len(r.vals) == 0 {
+		if r == nil {
+			return ""
+		}
+		return r.def
+	}
+	return strings.Join(r.vals, ",")
+}
+
+func (r *repeated) Set(v string) error { r.vals = append(r.vals, v); return nil }
+
 // flags are the flags that set the configuration. They override the
 // configuration file, which overrides the defaults; the help of each names
 // its YAML key where it has one.
 var flags = []flagDef{
-	{"path", tailer.DefaultPath, "audit log `file` written by kube-apiserver (--audit-log-path); with --webhook-listen and no --path, no file is followed; tail.path",
-		func(l *loaded, v string) error { l.cfg.Tail.Path = v; return nil }},
+	{"path", tailer.DefaultPath, "audit log `file` written by kube-apiserver (--audit-log-path); give it several times to follow several logs (tail.paths); with --webhook-listen and no --path, no file is followed; tail.path",
+		func(l *loaded, v string) error {
+			switch {
+			case len(l.cfg.Tail.Paths) > 0:
+				l.cfg.Tail.Paths = append(l.cfg.Tail.Paths, v)
+			case l.pathSet:
+				l.cfg.Tail.Paths, l.cfg.Tail.Path = []string{l.cfg.Tail.Path, v}, ""
+			default:
+				l.cfg.Tail.Path, l.cfg.Tail.Paths = v, nil
+			}
+			l.pathSet = true
+			return nil
+		}},
+	{"preset", "", "follow the audit logs where this distribution writes them, unless --path is given: kubeadm, k3s, rke2, openshift, talos or kind (README \"Distributions\"); preset",
+		func(l *loaded, v string) error { l.cfg.Preset = v; return nil }},
 	{"start-at", string(tailer.StartBeginning), "where to start in a file the checkpoint does not know: beginning or end; tail.start_at",
 		func(l *loaded, v string) error { return l.cfg.Tail.StartAt.UnmarshalText([]byte(v)) }},
 	{"checkpoint", checkpoint.DefaultPath, "checkpoint `file`; checkpoint.path",
@@ -225,7 +262,13 @@ func parse(args []string, stderr io.Writer, check bool) (loaded, error) {
 		fs.BoolVar(&l.sendTest, "send-test", false, "also send one test message (not an audit event) and wait for the server to confirm it")
 	}
 	values := make(map[string]*string, len(flags))
+	multi := make(map[string]*repeated)
 	for _, f := range flags {
+		if repeatable[f.name] {
+			multi[f.name] = &repeated{def: f.def}
+			fs.Var(multi[f.name], f.name, f.usage)
+			continue
+		}
 		values[f.name] = fs.String(f.name, f.def, f.usage)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -253,9 +296,19 @@ func parse(args []string, stderr io.Writer, check bool) (loaded, error) {
 	var ferr error
 	fs.Visit(func(fl *flag.Flag) {
 		for _, f := range flags {
-			if f.name == fl.Name && ferr == nil {
-				if err := f.set(&l, *values[f.name]); err != nil {
+			if f.name != fl.Name || ferr != nil {
+				continue
+			}
+			vals := []string{}
+			if repeatable[f.name] {
+				vals = multi[f.name].vals
+			} else {
+				vals = append(vals, *values[f.name])
+			}
+			for _, v := range vals {
+				if err := f.set(&l, v); err != nil {
 					ferr = fmt.Errorf("--%s: %w", f.name, err)
+					break
 				}
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,7 +37,11 @@ func BenchmarkWebhook(b *testing.B) {
 	srv := gelftest.NewServer(b, gelftest.Options{CountOnly: true, TLS: pki.ServerTLS(tls.NoClientCert)})
 	dir := b.TempDir()
 	addr := freeAddr(b)
-	a := startAgent(b, nil, "--webhook-listen", addr, "--webhook-cert", pki.ServerCertFile, "--webhook-key", pki.ServerKeyFile,
+	var env []string
+	if d := os.Getenv("BENCH_PROFILE_DIR"); d != "" { // go tool pprof DIR/cpu-webhook.pprof
+		env = append(env, "AUDITTAIL_CPUPROFILE="+filepath.Join(d, "cpu-webhook.pprof"))
+	}
+	a := startAgent(b, env, "--webhook-listen", addr, "--webhook-cert", pki.ServerCertFile, "--webhook-key", pki.ServerKeyFile,
 		"--webhook-client-ca", pki.CAFile, "--spool-dir", filepath.Join(dir, "spool"), "--endpoint", srv.Endpoint(),
 		"--ca-cert", pki.CAFile, "--checkpoint", filepath.Join(dir, "ckpt.json"), "--log-level", "warn")
 	r := &benchAgent{srv: srv, a: a}

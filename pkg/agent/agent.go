@@ -140,10 +140,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 		a.Close()
 		return nil, err
 	}
-	var srcs []pipeline.Source
+	var srcs []pipeline.Input
 	var ckpts []pipeline.Marker
 	for _, in := range a.inputs {
-		srcs, ckpts = append(srcs, in.tail), append(ckpts, in.ckpt)
+		pi := pipeline.Input{Source: in.tail}
+		if len(a.inputs) > 1 { // an agent of one log does not say which
+			pi.Log = in.log
+		}
+		srcs, ckpts = append(srcs, pi), append(ckpts, in.ckpt)
 	}
 	a.tracker = pipeline.NewTracker(ckpts...)
 	// The stage only when it has something to do (a policy, or redaction).
@@ -163,19 +167,25 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 	return a, nil
 }
 
-// openInputs opens the audit log file's input (tail.path) and the webhook
-// receiver's (webhook.listen), as configured, into a.inputs.
+// openInputs opens the audit log files' inputs (tail.path or tail.paths,
+// their positions in the one checkpoint file) and the webhook receiver's
+// (webhook.listen), as configured, into a.inputs.
 func (a *Agent) openInputs(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
-	if cfg.TailsFile() {
-		ckpt, err := openCheckpoint("file", cfg.Checkpoint, log)
+	if paths := cfg.Tail.Logs(); len(paths) > 0 {
+		store, err := openCheckpoint("file", cfg.Checkpoint, log)
 		if err != nil {
 			return err
 		}
-		in, err := follow(ctx, "file", cfg.Tail, ckpt, false, log)
-		if err != nil {
-			return err
+		for i, c := range store.Cursors(paths) {
+			tc := cfg.Tail
+			tc.Path, tc.Paths = paths[i], nil
+			in, err := follow(ctx, "file", tc, c, false, log)
+			if err != nil {
+				return err
+			}
+			in.log, in.store = paths[i], store
+			a.inputs = append(a.inputs, in)
 		}
-		a.inputs = append(a.inputs, in)
 	}
 	if cfg.Webhook.Enabled() {
 		in, err := a.openReceiver(ctx, cfg, log)
@@ -217,7 +227,7 @@ func (a *Agent) Stats() Stats {
 		Process:  a.stage.Stats(),
 	}
 	for _, in := range a.inputs {
-		t, c := in.tail.Stats(), in.ckpt.Stats()
+		t := in.tail.Stats()
 		s.Tailer.Rotations += t.Rotations
 		s.Tailer.Truncations += t.Truncations
 		s.Tailer.InotifyOverflows += t.InotifyOverflows
@@ -226,6 +236,9 @@ func (a *Agent) Stats() Stats {
 		s.Tailer.LostBytes += t.LostBytes
 		s.Tailer.Polling = s.Tailer.Polling || t.Polling
 		s.Tailer.FilesOpen += t.FilesOpen
+	}
+	for _, st := range a.stores() {
+		c := st.Stats()
 		s.Checkpoint.Writes += c.Writes
 		s.Checkpoint.Errors += c.Errors
 	}
@@ -254,9 +267,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	cfg, log := a.cfg, a.log
 	start := log.Info().
 		Str("version", a.opts.Version).
-		Str("path", cfg.Tail.Path).
+		Strs("paths", cfg.Tail.Logs()).
 		Str("start_at", string(cfg.Tail.StartAt)).
-		Str("checkpoint", cfg.Checkpoint.Path).
 		Str("endpoint", a.shipper.Endpoint()).
 		Str("metrics_addr", cfg.Metrics.Addr).
 		Str("host", a.enc.Host()).
@@ -269,10 +281,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		Str("policy", cfg.Policy.File).
 		Bool("redact_secrets", cfg.Redact.Enabled()).
 		Bool("client_cert", cfg.Output.ClientCert != "")
+	if cfg.TailsFile() {
+		start = start.Str("checkpoint", cfg.Checkpoint.Path)
+	}
 	for _, in := range a.inputs {
 		key := "resume_from" // the audit log file's
-		if in.name != "file" {
+		switch {
+		case in.name != "file":
 			key += "_" + in.name
+		case len(cfg.Tail.Paths) > 0:
+			key += "_" + in.log
 		}
 		start = start.Interface(key, resumeInfo(in.ckpt.Saved().Position))
 	}
@@ -285,7 +303,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	// (wrong certificate, unreachable host); the shipper then keeps trying.
 	connectCtx, cancelConnect := context.WithTimeout(ctx, cfg.Output.DialTimeout)
 	if err := a.shipper.Connect(connectCtx); err != nil && ctx.Err() == nil {
-		log.Error().Err(err).Msg("cannot reach the log server yet; events wait in the audit log and are sent once it answers")
+		where := "in the audit log"
+		if !cfg.TailsFile() {
+			where = "in the spool"
+		}
+		log.Error().Err(err).Msg("cannot reach the log server yet; events wait " + where + " and are sent once it answers")
 	}
 	cancelConnect()
 
@@ -295,8 +317,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stopBG()
 	g, gctx := errgroup.WithContext(bg)
 	g.Go(func() error { return ended(a.shipper.Run(gctx)) })
-	for _, in := range a.inputs {
-		g.Go(func() error { return ended(in.ckpt.Run(gctx)) })
+	for _, st := range a.stores() {
+		g.Go(func() error { return ended(st.Run(gctx)) })
 	}
 	if a.spool != nil {
 		g.Go(func() error { return ended(a.spool.Run(gctx)) })
@@ -335,9 +357,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	// 4. The last confirmed positions.
 	var ckptErr error
-	for _, in := range a.inputs {
-		if err := in.ckpt.Close(); err != nil {
-			ckptErr = errors.Join(ckptErr, fmt.Errorf("write final checkpoint of the %s input: %w", in.name, err))
+	for _, st := range a.stores() {
+		if err := st.Close(); err != nil {
+			ckptErr = errors.Join(ckptErr, fmt.Errorf("write final checkpoint: %w", err))
 		}
 	}
 	a.statsLine(log.Info()).Msg("audittail stopped")
@@ -377,6 +399,17 @@ func (a *Agent) Close() {
 		_ = a.metrics.Shutdown(ctx)
 		cancel()
 	}
+}
+
+// stores are the checkpoint files of the inputs, each once.
+func (a *Agent) stores() []*checkpoint.Store {
+	var out []*checkpoint.Store
+	for _, in := range a.inputs {
+		if len(out) == 0 || out[len(out)-1] != in.store {
+			out = append(out, in.store)
+		}
+	}
+	return out
 }
 
 // closeInputs closes the inputs' files and the spool.

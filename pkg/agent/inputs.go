@@ -20,9 +20,11 @@ import (
 // checkpoint file; the pipeline, the shipper and its connection are
 // shared.
 type input struct {
-	name string // "file" or "webhook", in logs
-	ckpt *checkpoint.Store
-	tail *tailer.Tailer
+	name  string             // "file" or "webhook", in logs
+	log   string             // what its messages carry in _log when there are several inputs: the path, or "webhook"
+	ckpt  *checkpoint.Cursor // its position
+	store *checkpoint.Store  // the checkpoint file it is in, shared by the audit log files
+	tail  *tailer.Tailer
 }
 
 // openCheckpoint opens the checkpoint cc of the input name.
@@ -36,12 +38,12 @@ func openCheckpoint(name string, cc checkpoint.Config, log zerolog.Logger) (*che
 // checkpoint that names no file (a first start, or one that handled no
 // line yet) reads every backup there is, then the live file: the spool's
 // files are all to be shipped, whatever their age.
-func follow(ctx context.Context, name string, tc tailer.Config, ckpt *checkpoint.Store, all bool, log zerolog.Logger) (*input, error) {
+func follow(ctx context.Context, name string, tc tailer.Config, ckpt *checkpoint.Cursor, all bool, log zerolog.Logger) (*input, error) {
 	saved := ckpt.Saved()
 	if all && saved.Position.IsZero() {
 		saved.SavedAt = time.Unix(0, 0).UTC() // every backup was rotated after this "earlier start"
 	}
-	tl, err := tailer.New(ctx, tc, saved.Position, saved.SavedAt, component(log, "tailer").With().Str("input", name).Logger())
+	tl, err := tailer.New(ctx, tc, saved.Position, saved.SavedAt, component(log, "tailer").With().Str("input", name).Str("log", tc.Path).Logger())
 	if err != nil {
 		return nil, err
 	}
@@ -65,10 +67,11 @@ func (a *Agent) openReceiver(ctx context.Context, cfg config.Config, log zerolog
 	cc.Path = cfg.Spool.CheckpointPath()
 	// The spool first: it creates its directory and live file, which the
 	// tailer opens, and prunes what the checkpoint has durably left behind.
-	ckpt, err := openCheckpoint("webhook", cc, log) // creates the spool directory too
+	store, err := openCheckpoint("webhook", cc, log) // creates the spool directory too
 	if err != nil {
 		return nil, err
 	}
+	ckpt := store.Cursors([]string{tc.Path})[0]
 	if a.spool, err = spool.Open(cfg.Spool, ckpt, component(log, "spool")); err != nil {
 		return nil, err
 	}
@@ -77,6 +80,7 @@ func (a *Agent) openReceiver(ctx context.Context, cfg config.Config, log zerolog
 		a.spool.Close()
 		return nil, err
 	}
+	in.log, in.store = "webhook", store
 	isFull := func(err error) bool { return errors.Is(err, spool.ErrFull) }
 	if a.recv, err = webhook.New(cfg.Webhook, a.spool, isFull, component(log, "webhook")); err != nil {
 		in.tail.Close()

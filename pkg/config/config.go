@@ -29,6 +29,10 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
+	// Preset names a distribution (kubeadm, k3s, rke2, openshift, talos,
+	// kind): with no tail.path or tail.paths, the agent follows the audit
+	// logs where that distribution writes them (see Presets).
+	Preset     string               `yaml:"preset"`
 	Tail       tailer.Config        `yaml:"tail"`
 	Checkpoint checkpoint.Config    `yaml:"checkpoint"`
 	GELF       gelf.Config          `yaml:"gelf"`
@@ -88,7 +92,14 @@ func (f *LogFormat) UnmarshalText(b []byte) error {
 // tail.path is not defaulted when the webhook receiver is on: the agent
 // then follows an audit log only when one is given.
 func (c *Config) SetDefaults() {
-	receiverOnly := c.Webhook.Enabled() && c.Tail.Path == ""
+	if p, err := LookupPreset(c.Preset); c.Preset != "" && err == nil && c.Tail.Path == "" && len(c.Tail.Paths) == 0 {
+		if len(p.Paths) == 1 {
+			c.Tail.Path = p.Paths[0]
+		} else {
+			c.Tail.Paths = append([]string(nil), p.Paths...)
+		}
+	}
+	receiverOnly := c.Webhook.Enabled() && c.Tail.Path == "" && len(c.Tail.Paths) == 0
 	c.Tail.SetDefaults()
 	if receiverOnly {
 		c.Tail.Path = ""
@@ -114,6 +125,11 @@ func (c *Config) SetDefaults() {
 
 // Validate reports the first setting that cannot work, naming its key.
 func (c Config) Validate() error {
+	if c.Preset != "" {
+		if _, err := LookupPreset(c.Preset); err != nil {
+			return fmt.Errorf("preset: %w", err)
+		}
+	}
 	tc := c.Tail
 	if !c.TailsFile() {
 		if !c.Webhook.Enabled() {
@@ -159,8 +175,8 @@ func (c Config) Validate() error {
 }
 
 // TailsFile reports whether the agent follows an audit log file (tail.path
-// set). Without one, it only receives the audit webhook.
-func (c Config) TailsFile() bool { return c.Tail.Path != "" }
+// or tail.paths set). Without one, it only receives the audit webhook.
+func (c Config) TailsFile() bool { return len(c.Tail.Logs()) > 0 }
 
 // Load reads a YAML file into c, over whatever c already holds. It does not
 // apply defaults or validate.

@@ -130,3 +130,35 @@ output:
 		t.Fatalf("unknown key in webhook: %v", err)
 	}
 }
+
+// A preset gives the paths when none is set; a path set wins; an unknown
+// preset is an error naming the known ones.
+func TestPresetPaths(t *testing.T) {
+	var c Config
+	c.Preset, c.Output.Endpoint = "openshift", "-"
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Tail.Logs(); len(got) != 4 || got[0] != "/var/log/kube-apiserver/audit.log" || c.Tail.Path != "" {
+		t.Fatalf("openshift: %v (path %q)", got, c.Tail.Path)
+	}
+	var k Config
+	k.Preset, k.Output.Endpoint = "k3s", "-"
+	k.SetDefaults()
+	if k.Tail.Path != "/var/lib/rancher/k3s/server/logs/audit.log" || len(k.Tail.Paths) != 0 {
+		t.Fatalf("k3s: %+v", k.Tail)
+	}
+	var own Config
+	own.Preset, own.Tail.Path, own.Output.Endpoint = "k3s", "/srv/audit.log", "-"
+	own.SetDefaults()
+	if own.Tail.Path != "/srv/audit.log" {
+		t.Fatalf("a path set is overridden by the preset: %q", own.Tail.Path)
+	}
+	var bad Config
+	bad.Preset, bad.Output.Endpoint = "k4s", "-"
+	bad.SetDefaults()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "openshift") {
+		t.Fatalf("unknown preset: %v", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 // Record is one line read from the audit log.
 type Record struct {
 	Line          []byte       // the raw line, without its newline (may be a prefix if LineTruncated)
+	Log           string       // the log the line came from, shipped as _log; "" for none (an agent of one log)
 	Event         *audit.Event // the parsed event; nil when ParseErr != nil
 	ParseErr      error        // why Line is not a valid event
 	Source        string       // file the line came from (for flagged messages)
@@ -352,6 +353,10 @@ func (e *Encoder) head(dst []byte, r *Record, bad bool, p *plan) []byte {
 	if e.cfg.Cluster != "" {
 		dst = append(dst, `,"_cluster":`...)
 		dst = appendQuoted(dst, e.cfg.Cluster)
+	}
+	if r.Log != "" {
+		dst = append(dst, `,"_log":`...)
+		dst = appendQuoted(dst, r.Log)
 	}
 	if !bad {
 		if r.Event.Omitted > 0 {

@@ -87,6 +87,7 @@ const (
 // call from another goroutine.
 type Pipeline struct {
 	srcs    []Source
+	logs    []string // the name of each source, for _log
 	enc     *gelf.Encoder
 	proc    processor // nil: none
 	out     batch
@@ -122,20 +123,31 @@ type batchLine struct {
 // MaxSources bounds the sources of one pipeline.
 const MaxSources = 255
 
+// Input is one source of the pipeline and the name its messages carry in
+// _log ("" for none: a pipeline of one source need not say).
+type Input struct {
+	Source Source
+	Log    string
+}
+
 // batchCounts are the per-line counters of the batch being built, added
 // to the pipeline's once per batch.
 type batchCounts struct {
 	parseErrors, partial, longLines, truncated, blanks, dropped uint64
 }
 
-// New wires a pipeline: lines from srcs (one at least, at most
+// New wires a pipeline: lines from the inputs (one at least, at most
 // MaxSources), processed by proc (nil: no processing), encoded by enc,
 // sent in batches through out, their positions tracked by tracker (whose
-// Confirm the shipper calls), which marks the positions of srcs[i] in its
-// i-th checkpoint.
-func New(srcs []Source, proc processor, enc *gelf.Encoder, out batch, tracker *Tracker, log zerolog.Logger) *Pipeline {
-	return &Pipeline{srcs: srcs, proc: proc, enc: enc, out: out, tracker: tracker, log: log,
+// Confirm the shipper calls), which marks the positions of inputs[i] in
+// its i-th checkpoint.
+func New(inputs []Input, proc processor, enc *gelf.Encoder, out batch, tracker *Tracker, log zerolog.Logger) *Pipeline {
+	p := &Pipeline{proc: proc, enc: enc, out: out, tracker: tracker, log: log,
 		parseLog: rateLimit{every: 10 * time.Second}, longLog: rateLimit{every: 10 * time.Second}}
+	for _, in := range inputs {
+		p.srcs, p.logs = append(p.srcs, in.Source), append(p.logs, in.Log)
+	}
+	return p
 }
 
 // Run moves lines until ctx ends or reading fails. It returns ctx.Err() on
@@ -227,6 +239,7 @@ func (p *Pipeline) add(line tailer.Line, in uint8) error {
 	}
 	p.rec = gelf.Record{
 		Line:          line.Text,
+		Log:           p.logs[in],
 		Source:        line.Source,
 		Offset:        line.Start,
 		Partial:       line.Partial,

@@ -162,7 +162,7 @@ func setupProc(t *testing.T, content string, w io.Writer, proc processor) (*Pipe
 	rec := &recorder{got: make(chan struct{}, 1)}
 	mk := &marks{}
 	tr := NewTracker(mk)
-	p := New([]Source{tl}, proc, enc, rec, tr, log)
+	p := New([]Input{{Source: tl}}, proc, enc, rec, tr, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -373,7 +373,7 @@ func TestTooLargeIsEncodedAgainSmaller(t *testing.T) {
 	rec.refuseOver(limit, 3)
 	mk := &marks{}
 	tr := NewTracker(mk)
-	p := New([]Source{tl}, nil, enc, rec, tr, log)
+	p := New([]Input{{Source: tl}}, nil, enc, rec, tr, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

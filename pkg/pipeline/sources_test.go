@@ -21,7 +21,7 @@ func twoLogs(t *testing.T, na, nb int) (p *Pipeline, tr *Tracker, rec *recorder,
 	t.Helper()
 	dir := t.TempDir()
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	var srcs []Source
+	var srcs []Input
 	for i, n := range []int{na, nb} {
 		name := []string{"a", "b"}[i]
 		var sb strings.Builder
@@ -43,7 +43,7 @@ func twoLogs(t *testing.T, na, nb int) (p *Pipeline, tr *Tracker, rec *recorder,
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { tl.Close() })
-		srcs = append(srcs, tl)
+		srcs = append(srcs, Input{Source: tl, Log: paths[i]})
 		mks[i] = &marks{}
 	}
 	gc := gelf.Config{Host: "node-1"}
@@ -90,8 +90,12 @@ func TestSourcesTakeTurnsAndKeepTheirPositions(t *testing.T) {
 	// Each source's events in its own order.
 	next := map[string]int{}
 	for _, m := range msgs {
-		id := decode(t, m)["_auditID"].(string)
+		d := decode(t, m)
+		id := d["_auditID"].(string)
 		name, n, _ := strings.Cut(id, "-")
+		if want := paths[map[string]int{"a": 0, "b": 1}[name]]; d["_log"] != want {
+			t.Fatalf("%s: _log %v, want %s", id, d["_log"], want)
+		}
 		if want := fmt.Sprint(next[name]); n != want {
 			t.Fatalf("%s: event %s, want %s", name, n, want)
 		}
