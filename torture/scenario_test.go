@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/internal/gelftest"
 )
 
@@ -165,7 +166,10 @@ type scenario struct {
 	name    string
 	dir     string
 	logPath string
-	ckpt    string
+	// logPaths, when set, are the several logs one agent follows, whose
+	// positions are in the version 2 checkpoint ckpt.
+	logPaths []string
+	ckpt     string
 	srv     *gelftest.Server
 	ag      *agents
 	w       *writer
@@ -398,17 +402,35 @@ func (s *scenario) report() {
 
 // checkpointAtEnd says whether the checkpoint is at the end of the live file.
 func (s *scenario) checkpointAtEnd() error {
+	if len(s.logPaths) > 0 { // several logs: a version 2 checkpoint, one position each
+		all, err := checkpoint.ReadAll(s.ckpt)
+		if err != nil {
+			return err
+		}
+		for _, p := range s.logPaths {
+			if err := atEnd(all[p].Position.Inode, all[p].Position.Offset, all[p].Position.Path, p); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+		}
+		return nil
+	}
 	c, err := readCheckpoint(s.ckpt)
 	if err != nil {
 		return err
 	}
+	return atEnd(c.Inode, c.Offset, c.Path, s.logPath)
+}
+
+// atEnd says whether inode and offset (of file) are the end of the live
+// file at path.
+func atEnd(inode uint64, offset int64, file, path string) error {
 	var st syscall.Stat_t
-	if err := syscall.Stat(s.logPath, &st); err != nil {
+	if err := syscall.Stat(path, &st); err != nil {
 		return err
 	}
-	if c.Inode != st.Ino || c.Offset != st.Size {
+	if inode != st.Ino || offset != st.Size {
 		return fmt.Errorf("checkpoint at inode %d offset %d (%s); the live file is inode %d, %d bytes",
-			c.Inode, c.Offset, c.Path, st.Ino, st.Size)
+			inode, offset, file, st.Ino, st.Size)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ func TestTorture(t *testing.T) {
 	t.Run("hostile-lines", testHostileLines)
 	t.Run("log-appears-during-first-connect", testLogAppearsDuringFirstConnect)
 	t.Run("webhook-kill-restart", testWebhookKillRestart)
+	t.Run("several-logs-kill-restart", testSeveralLogsKillRestart)
 }
 
 // live-rotation: the agent follows the log while lumberjack rotates it
@@ -392,6 +393,42 @@ func testLogAppearsDuringFirstConnect(t *testing.T) {
 		t.Fatalf("agent exited: %v", a.cmd.ProcessState)
 	}
 	s.goWrite(time.Now().Add(duration(t)), nil)
+	s.waitWriter()
+	s.finish()
+}
+
+// several-logs-kill-restart: one agent follows three logs in one
+// directory (OpenShift's layout puts them in three; one directory also
+// tests that their backups are told apart), written in turn by lumberjack
+// with 1 MB files and gzip; every 1 to 3 s the agent is killed with
+// SIGKILL and started again. Every event of every log arrives, and the
+// version 2 checkpoint ends at the end of each.
+func testSeveralLogsKillRestart(t *testing.T) {
+	s := newScenario(t, "several-logs-kill-restart", false)
+	sd := seed(t)
+	t.Logf("seed %d (TORTURE_SEED=%d repeats the kill times)", sd, sd)
+	rng := rand.New(rand.NewPCG(sd, 2))
+	for _, name := range []string{"kube-apiserver.log", "openshift-apiserver.log", "oauth-apiserver.log"} {
+		s.logPaths = append(s.logPaths, filepath.Join(s.dir, name))
+	}
+	args := []string{"--endpoint", s.srv.Endpoint(), "--checkpoint", s.ckpt, "--log-level", "info"}
+	for _, p := range s.logPaths {
+		args = append(args, "--path", p)
+	}
+	s.ag = newAgents(t, args...)
+	s.w = newSeveralWriter(s.logPaths, 1, rate(t))
+	s.firstStart()
+	s.goWrite(time.Now().Add(duration(t)), nil)
+	for s.writing() {
+		d := time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
+		for end := time.Now().Add(d); s.writing() && time.Now().Before(end); {
+			s.sleep(20 * time.Millisecond)
+		}
+		a := s.ag.cur()
+		s.ag.stop(a, syscall.SIGKILL)
+		t.Logf("killed agent #%d after %v: %d events written, %d received", a.n, d.Round(time.Millisecond), s.w.seq.Load(), s.tl.distinct)
+		s.ag.start()
+	}
 	s.waitWriter()
 	s.finish()
 }

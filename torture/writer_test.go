@@ -62,6 +62,11 @@ type writer struct {
 	post  *poster
 	batch []byte
 
+	// logs, when set, are several logs written in turn, one burst each:
+	// lj, size and lastRot are those of logs[cur] while it is written.
+	logs []ljState
+	cur  int
+
 	seq       atomic.Int64 // events written (the next sequence number)
 	hostileN  atomic.Int64 // hostile lines written
 	bytes     atomic.Int64 // bytes written
@@ -76,6 +81,36 @@ func newLumberjackWriter(path string, maxMB, rate int) *writer {
 		maxSize: int64(maxMB) << 20,
 		rate:    rate,
 	}
+}
+
+// ljState is one log of a writer of several.
+type ljState struct {
+	lj      *lumberjack.Logger
+	size    int64
+	lastRot int64
+}
+
+// newSeveralWriter writes the paths in turn, a burst each, through
+// lumberjack with maxMB MB files and gzip; the sequence numbers run across
+// them.
+func newSeveralWriter(paths []string, maxMB, rate int) *writer {
+	w := &writer{maxSize: int64(maxMB) << 20, rate: rate}
+	for _, p := range paths {
+		w.logs = append(w.logs, ljState{lj: &lumberjack.Logger{Filename: p, MaxSize: maxMB, Compress: true}})
+	}
+	w.lj = w.logs[0].lj
+	return w
+}
+
+// next moves a writer of several logs to the next one.
+func (w *writer) next() {
+	if len(w.logs) == 0 {
+		return
+	}
+	w.logs[w.cur] = ljState{lj: w.lj, size: w.size, lastRot: w.lastRot}
+	w.cur = (w.cur + 1) % len(w.logs)
+	st := w.logs[w.cur]
+	w.lj, w.size, w.lastRot = st.lj, st.size, st.lastRot
 }
 
 // newAppendWriter appends to path with O_APPEND, without rotation.
@@ -168,6 +203,7 @@ func (w *writer) run(until time.Time, stop <-chan struct{}) {
 			w.bytes.Add(int64(len(w.batch)))
 			w.batch = w.batch[:0]
 		}
+		w.next()
 		p.wait(burst)
 	}
 }
@@ -188,6 +224,14 @@ func (w *writer) error() error {
 func (w *writer) close() error {
 	if w.post != nil {
 		return nil
+	}
+	if len(w.logs) > 0 {
+		w.next() // save the current one's state
+		var err error
+		for _, l := range w.logs {
+			err = errors.Join(err, l.lj.Close())
+		}
+		return err
 	}
 	if w.lj != nil {
 		return w.lj.Close()

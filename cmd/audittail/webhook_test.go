@@ -101,11 +101,13 @@ func TestFileAndWebhookTogether(t *testing.T) {
 
 	_, page := get(t, "http://"+maddr+"/metrics")
 	for name, want := range map[string]string{
-		"audittail_webhook_batches_total":                    "3",
-		"audittail_webhook_events_total":                     "300",
-		`audittail_webhook_refused_total{reason="no_token"}`: "1",
-		"audittail_spool_files":                              "1",
-		"audittail_spool_broken":                             "0",
+		"audittail_webhook_batches_total":                       "3",
+		"audittail_webhook_events_total":                        "300",
+		`audittail_webhook_refused_total{reason="no_token"}`:    "1",
+		"audittail_spool_files":                                 "1",
+		"audittail_spool_broken":                                "0",
+		`audittail_log_lag_bytes{log="webhook"}`:                "0",
+		`audittail_log_lost_files_total{log="` + logPath + `"}`: "0",
 	} {
 		if got := metricValue(page, name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)

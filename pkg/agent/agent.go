@@ -228,6 +228,7 @@ func (a *Agent) Stats() Stats {
 	}
 	for _, in := range a.inputs {
 		t := in.tail.Stats()
+		s.Logs = append(s.Logs, LogStats{Log: in.log, Tailer: t})
 		s.Tailer.Rotations += t.Rotations
 		s.Tailer.Truncations += t.Truncations
 		s.Tailer.InotifyOverflows += t.InotifyOverflows

@@ -35,6 +35,15 @@ type Stats struct {
 	Process    process.Stats
 	Webhook    *webhook.Stats // nil without the webhook receiver
 	Spool      *spool.Stats   // nil without the webhook receiver
+	// Logs are each input's tailer counters (Tailer adds them up), by
+	// the name its messages carry in _log.
+	Logs []LogStats
+}
+
+// LogStats are one input's tailer counters.
+type LogStats struct {
+	Log    string // the log's path, or "webhook" for the spool
+	Tailer tailer.Stats
 }
 
 // metricsServer serves /metrics (Prometheus), /healthz (liveness) and
@@ -234,6 +243,14 @@ type agentCollector struct {
 
 	policyEvents, policySaved, redactions *prometheus.Desc
 	webhook                               webhookDescs
+	perLog                                []logMetric
+}
+
+// logMetric is one series per log, read from a snapshot's Logs.
+type logMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(t *tailer.Stats) float64
 }
 
 // agentMetric is one series read from a snapshot.
@@ -249,6 +266,7 @@ func newAgentCollector(snapshot func() Stats, version string) *agentCollector {
 		now:      time.Now,
 		version:  version,
 		webhook:  newWebhookDescs(),
+		perLog:   newLogMetrics(),
 		build: prometheus.NewDesc("audittail_build_info",
 			"Always 1; the labels give the audittail version and the Go version it was built with.",
 			[]string{"version", "goversion"}, nil),
@@ -361,6 +379,9 @@ func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.policySaved
 	ch <- c.redactions
 	c.webhook.describe(ch)
+	for _, m := range c.perLog {
+		ch <- m.desc
+	}
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
@@ -383,6 +404,30 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.redactions, prometheus.CounterValue, float64(n), field)
 	}
 	c.webhook.collect(ch, &s, now)
+	if len(s.Logs) > 1 { // with one log, the unlabelled series say it all
+		for _, l := range s.Logs {
+			for _, m := range c.perLog {
+				ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&l.Tailer), l.Log)
+			}
+		}
+	}
+}
+
+// newLogMetrics are the series labelled by log (its path, or "webhook"),
+// served when the agent has more than one input: which log lags or lost
+// files, where the unlabelled series add them up.
+func newLogMetrics() []logMetric {
+	label := []string{"log"}
+	return []logMetric{
+		{prometheus.NewDesc("audittail_log_lag_bytes", "Bytes of the log's current file not read yet, by log.", label, nil),
+			prometheus.GaugeValue, func(t *tailer.Stats) float64 { return float64(t.LagBytes) }},
+		{prometheus.NewDesc("audittail_log_rotations_total", "Switches from one generation of the log to the next, by log.", label, nil),
+			prometheus.CounterValue, func(t *tailer.Stats) float64 { return float64(t.Rotations) }},
+		{prometheus.NewDesc("audittail_log_lost_files_total", "Rotated files of the log deleted before they were read to their end, by log.", label, nil),
+			prometheus.CounterValue, func(t *tailer.Stats) float64 { return float64(t.LostFiles) }},
+		{prometheus.NewDesc("audittail_log_lost_bytes_total", "Unread bytes of the log's lost files, by log.", label, nil),
+			prometheus.CounterValue, func(t *tailer.Stats) float64 { return float64(t.LostBytes) }},
+	}
 }
 
 func bit(b bool) float64 {
