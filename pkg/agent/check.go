@@ -66,9 +66,11 @@ func (r *checkReport) fail(what, format string, args ...any) {
 func Check(w io.Writer, cfg config.Config, opts Options, sendTest bool) bool {
 	r := &checkReport{w: w}
 	fmt.Fprintf(w, "audittail %s check\n", opts.Version)
-	if cfg.TailsFile() {
-		r.ok("configuration", "valid (endpoint %s, audit log %s, checkpoint %s)", cfg.Output.Endpoint, cfg.Tail.Path, cfg.Checkpoint.Path)
-		checkAuditLog(r, cfg.Tail.Path)
+	if logs := cfg.Tail.Logs(); len(logs) > 0 {
+		r.ok("configuration", "valid (endpoint %s, audit log %s, checkpoint %s)", cfg.Output.Endpoint, strings.Join(logs, ", "), cfg.Checkpoint.Path)
+		for _, l := range logs {
+			checkAuditLog(r, l)
+		}
 		checkCheckpoint(r, cfg.Checkpoint.Path)
 	} else {
 		r.ok("configuration", "valid (endpoint %s, no audit log file: webhook receiver only)", cfg.Output.Endpoint)
