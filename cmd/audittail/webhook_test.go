@@ -127,3 +127,38 @@ func TestFileAndWebhookTogether(t *testing.T) {
 		waitCheckpoint(t, c.ckpt, fileSize(t, c.file))
 	}
 }
+
+// audittail check with the webhook receiver: its certificate and key are
+// checked (and an expired one fails), the spool directory's checkpoint
+// too, without creating anything.
+func TestCheckWebhook(t *testing.T) {
+	dir := t.TempDir()
+	pki := gelftest.NewPKI(t)
+	srv := gelftest.NewServer(t, gelftest.Options{})
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spoolDir := filepath.Join(dir, "spool")
+	args := []string{"--webhook-listen", "127.0.0.1:0", "--webhook-key", pki.ServerKeyFile, "--webhook-token-file", tokenFile,
+		"--spool-dir", spoolDir, "--endpoint", srv.Endpoint()}
+	out, code := runCheckCmd(t, nil, append(args, "--webhook-cert", pki.ServerCertFile)...)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	// The test certificate is valid for a day: a warning, not a failure.
+	for _, want := range []string{"webhook receiver only", "warn  webhook TLS", "load and match; the certificate expires on", "in less than 30 days"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(spoolDir); !os.IsNotExist(err) {
+		t.Errorf("check created the spool directory: %v", err)
+	}
+	// The client certificate is no server certificate: the check fails,
+	// naming the file.
+	out, code = runCheckCmd(t, nil, append(args, "--webhook-cert", pki.ClientCertFile)...)
+	if code == 0 || !strings.Contains(out, pki.ClientCertFile) {
+		t.Fatalf("a certificate not for a server: exit %d:\n%s", code, out)
+	}
+}
