@@ -170,15 +170,15 @@ type scenario struct {
 	// positions are in the version 2 checkpoint ckpt.
 	logPaths []string
 	ckpt     string
-	srv     *gelftest.Server
-	ag      *agents
-	w       *writer
-	tl      tally
-	begin   time.Time
-	notes   []string      // extra fields for the summary line
-	extra   func() string // more, computed when the summary is printed
-	wrDone  chan struct{}
-	timeout time.Duration // bound of the final wait
+	srv      *gelftest.Server
+	ag       *agents
+	w        *writer
+	tl       tally
+	begin    time.Time
+	notes    []string      // extra fields for the summary line
+	extra    func() string // more, computed when the summary is printed
+	wrDone   chan struct{}
+	timeout  time.Duration // bound of the final wait
 }
 
 // newScenario makes the directory and the server (TLS when tlsOn) and
