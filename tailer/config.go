@@ -27,13 +27,44 @@ func (s *StartAt) UnmarshalText(b []byte) error {
 	}
 }
 
+// Rotation names who rotates the log, which tells where its backups are and
+// how they are named.
+type Rotation string
+
+// Values of Rotation.
+const (
+	// RotationLumberjack is kube-apiserver's own rotation of its audit log
+	// file (--audit-log-maxsize): <name>-<UTC time><ext>[.gz].
+	RotationLumberjack Rotation = "lumberjack"
+	// RotationKubelet is kubelet's rotation of a container log
+	// (containerLogMaxSize, containerLogMaxFiles): <dir>/<n>.log is renamed
+	// to <dir>/<n>.log.<local time YYYYMMDD-hhmmss>, the runtime reopens a
+	// new <n>.log, and older backups are gzipped (see kubelet.go). The
+	// container's next instance logs to <dir>/<n+1>.log, which the tailer
+	// follows.
+	RotationKubelet Rotation = "kubelet"
+)
+
+// UnmarshalText accepts only the known values, so a typo in the config is an error.
+func (r *Rotation) UnmarshalText(b []byte) error {
+	switch v := Rotation(b); v {
+	case RotationLumberjack, RotationKubelet:
+		*r = v
+		return nil
+	default:
+		return fmt.Errorf("rotation %q: want %q or %q", b, RotationLumberjack, RotationKubelet)
+	}
+}
+
 // Config is the `tail:` section of the configuration.
 type Config struct {
 	// Path of the live audit log, as given to kube-apiserver's --audit-log-path.
 	// Rotated backups are looked for in the same directory under lumberjack's
 	// names: <name>-<UTC time><ext>[.gz]. When the file is found truncated in
 	// place, the rest of its old content is looked for in the copy logrotate's
-	// copytruncate made: <name>.<n> or <name>-<date>, plain or .gz.
+	// copytruncate made: <name>.<n> or <name>-<date>, plain or .gz. With
+	// Rotation RotationKubelet, it is a container log, or its directory (see
+	// Rotation).
 	Path string `yaml:"path"`
 	// Paths are several audit logs for one agent (OpenShift writes one per
 	// API server; a node may run several kube-apiservers or aggregated API
@@ -60,7 +91,32 @@ type Config struct {
 	// MaxLineBytes bounds the memory used for one line. A longer line is cut to
 	// this size and handed on flagged as truncated; the rest of it is skipped.
 	MaxLineBytes int `yaml:"max_line_bytes"`
+	// Rotation says how the log is rotated: RotationLumberjack (the
+	// default) for kube-apiserver's audit log file, RotationKubelet for the
+	// container log of a kube-apiserver that writes its audit log to its
+	// standard output (--audit-log-path=-). With RotationKubelet, Path is
+	// the container's log directory,
+	// /var/log/pods/<namespace>_<pod>_<uid>/<container> (a Path that is a
+	// directory, or does not exist and does not end in ".log"), whose
+	// newest <n>.log is followed, or one <n>.log in it; either way the
+	// logs of the container's later instances are followed in turn.
+	Rotation Rotation `yaml:"rotation"`
+	// Format is the shape of the lines: "audit" (the default), one audit
+	// event per line as kube-apiserver's log backend writes it; "cri", a
+	// container log in the CRI logging format (containerd, CRI-O); or
+	// "docker-json", a container log of Docker's json-file driver
+	// (cri-dockerd). The tailer hands on the lines as they are; the agent
+	// decodes container logs (pkg/containerlog). A container log's
+	// Rotation defaults to RotationKubelet.
+	Format string `yaml:"format"`
 }
+
+// Line formats (Config.Format).
+const (
+	FormatAudit      = "audit"
+	FormatCRI        = "cri"
+	FormatDockerJSON = "docker-json"
+)
 
 // Defaults.
 const (
@@ -91,6 +147,15 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MaxLineBytes == 0 {
 		c.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.Format == "" {
+		c.Format = FormatAudit
+	}
+	if c.Rotation == "" {
+		c.Rotation = RotationLumberjack
+		if c.Format != FormatAudit {
+			c.Rotation = RotationKubelet // a container log: kubelet rotates it
+		}
 	}
 }
 
@@ -130,7 +195,8 @@ func (c Config) Validate() error {
 	case c.Path == "":
 		return errors.New("tail.path: must not be empty")
 	case c.Path == "-":
-		return errors.New("tail.path: \"-\" means kube-apiserver writes the audit log to its standard output, which cannot be tailed; set --audit-log-path to a file")
+		return errors.New("tail.path: \"-\" means kube-apiserver writes the audit log to its standard output, which cannot be tailed; set --audit-log-path to a file, " +
+			"or follow the container log it goes to: tail.rotation kubelet and tail.path the container's log directory under /var/log/pods")
 	case filepath.Base(c.Path) == "." || filepath.Base(c.Path) == string(filepath.Separator):
 		return fmt.Errorf("tail.path: %q is not a file name", c.Path)
 	}
@@ -145,6 +211,16 @@ func (c Config) Validate() error {
 	}
 	if c.MaxLineBytes < 64<<10 || c.MaxLineBytes > 1<<30 {
 		return fmt.Errorf("tail.max_line_bytes: %d is out of range (65536 to 1073741824)", c.MaxLineBytes)
+	}
+	switch c.Format {
+	case "", FormatAudit, FormatCRI, FormatDockerJSON:
+	default:
+		return fmt.Errorf("tail.format: %q: want %q, %q or %q", c.Format, FormatAudit, FormatCRI, FormatDockerJSON)
+	}
+	switch c.Rotation {
+	case "", RotationLumberjack, RotationKubelet:
+	default:
+		return fmt.Errorf("tail.rotation: %q: want %q or %q", c.Rotation, RotationLumberjack, RotationKubelet)
 	}
 	return nil
 }

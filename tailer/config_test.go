@@ -40,3 +40,33 @@ func TestLingerDefaultAndRange(t *testing.T) {
 		}
 	}
 }
+
+func TestRotationDefaultAndValues(t *testing.T) {
+	var c Config
+	c.SetDefaults()
+	if c.Rotation != RotationLumberjack {
+		t.Fatalf("default rotation %q", c.Rotation)
+	}
+	for _, s := range []string{"lumberjack", "kubelet"} {
+		var r Rotation
+		if err := r.UnmarshalText([]byte(s)); err != nil || string(r) != s {
+			t.Errorf("%q: %v", s, err)
+		}
+		c.Rotation = r
+		if err := c.Validate(); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	var r Rotation
+	if err := r.UnmarshalText([]byte("logrotate")); err == nil {
+		t.Error("logrotate accepted")
+	}
+	c.Rotation = "Kubelet"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "tail.rotation") {
+		t.Errorf("Validate() = %v", err)
+	}
+	c.Rotation = "" // a Config not passed through SetDefaults
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+}

@@ -557,7 +557,10 @@ func (n naming) copies() ([]copyFile, error) {
 			continue
 		}
 		if _, _, ok := n.parse(name); ok {
-			continue // a lumberjack backup
+			continue // a lumberjack (or kubelet) backup
+		}
+		if n.kubelet && strings.HasSuffix(name, ".tmp") {
+			continue // kubelet's gzip being written, or conmon's reopened log before its rename
 		}
 		c := copyFile{path: filepath.Join(n.dir, name), gz: strings.HasSuffix(name, ".gz")}
 		if c.gz {

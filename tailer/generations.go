@@ -20,26 +20,33 @@ import (
 // backupTimeFormat is lumberjack's (v2) time stamp in backup names, in UTC for kube-apiserver.
 const backupTimeFormat = "2006-01-02T15-04-05.000"
 
-// naming knows lumberjack's backup names for one live file:
-// audit.log is rotated to audit-2026-11-21T12-12-44.053.log, then maybe to
-// audit-2026-11-21T12-12-44.053.log.gz.
+// naming knows the backup names of one live file: lumberjack's (the
+// default), audit.log rotated to audit-2026-11-21T12-12-44.053.log, then
+// maybe to audit-2026-11-21T12-12-44.053.log.gz; or, with kubelet set,
+// kubelet's (see kubelet.go), 0.log rotated to 0.log.20261121-121244, later
+// gzipped to 0.log.20261121-121244.gz.
 type naming struct {
-	dir    string
-	live   string // base name of the live file
-	prefix string // "audit-"
-	ext    string // ".log"
+	dir     string
+	live    string // base name of the live file
+	prefix  string // "audit-"
+	ext     string // ".log"
+	kubelet bool
 }
 
-func newNaming(path string) naming {
+func newNaming(path string, r Rotation) naming {
 	base := filepath.Base(path)
 	ext := filepath.Ext(base)
-	return naming{dir: filepath.Dir(path), live: base, prefix: base[:len(base)-len(ext)] + "-", ext: ext}
+	return naming{dir: filepath.Dir(path), live: base, prefix: base[:len(base)-len(ext)] + "-", ext: ext, kubelet: r == RotationKubelet}
 }
 
 // parse returns the rotation time of a backup's base name and whether it is gzipped.
 func (n naming) parse(base string) (ts time.Time, gz, ok bool) {
 	if strings.HasSuffix(base, ".gz") {
 		base, gz = strings.TrimSuffix(base, ".gz"), true
+	}
+	if n.kubelet {
+		ts, ok := parseKubeletBackup(n.live, base)
+		return ts, gz, ok
 	}
 	if !strings.HasPrefix(base, n.prefix) || !strings.HasSuffix(base, n.ext) {
 		return time.Time{}, false, false
@@ -50,6 +57,18 @@ func (n naming) parse(base string) (ts time.Time, gz, ok bool) {
 		return time.Time{}, false, false
 	}
 	return t, gz, true
+}
+
+// before returns the rotation time to read the backups rotated at or after
+// t from (Tailer.lastRotated): a little before t, to the precision of the
+// backup names, a millisecond with lumberjack's, a second with kubelet's.
+// A backup rotated in the same second before t may be read again with
+// kubelet's: a duplicate rather than a loss.
+func (n naming) before(t time.Time) time.Time {
+	if n.kubelet {
+		return t.Truncate(time.Second).Add(-time.Millisecond)
+	}
+	return t.Add(-time.Millisecond)
 }
 
 // backup is one rotated generation of the log.

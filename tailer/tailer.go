@@ -33,6 +33,17 @@
 // copytruncate.go); when a content's copy is gone, its unread bytes are
 // counted as lost.
 //
+// With Config.Rotation set to RotationKubelet, the log is a container's
+// log that kubelet rotates: kube-apiserver run with --audit-log-path=-
+// writes its audit log to its standard output, which the container
+// runtime stores under /var/log/pods. Backups are then <n>.log.<local
+// time YYYYMMDD-hhmmss>[.gz]; the runtime may write to a renamed file
+// until kubelet has it reopen the log, so a rotated file is read until
+// the new one exists and a grace has passed; and the log of the
+// container's next instance, <n+1>.log, is followed once <n>.log is read
+// to its end (see kubelet.go). The lines are then those of the runtime's
+// logging format, which package containerlog decodes.
+//
 // This package does not use github.com/nxadm/tail, although it is the usual Go
 // tailing library: on rotation it reopens the path before reading the old file
 // to its end, it stats the path rather than the open descriptor (so a late
@@ -100,6 +111,7 @@ type Stats struct {
 	LagBytes         int64  // bytes of the current file not yet returned
 	LostFiles        uint64 // generations deleted before they were read to their end
 	LostBytes        uint64 // their unread bytes, and those of contents truncated away without a copy (a lower bound when only an old size was known)
+	Restarts         uint64 // logs of later instances of the container followed (RotationKubelet)
 	Polling          bool   // true when inotify is unusable and only the poll timer wakes the tailer
 	FilesOpen        int    // log files held open (0 or 1: the tailer reads one generation at a time)
 }
@@ -131,7 +143,18 @@ type Tailer struct {
 	startKnown   bool
 
 	rotations, truncations, lostFiles, lostBytes atomic.Uint64
+	restartsFollowed                             atomic.Uint64
 	filesOpen                                    atomic.Int32 // 1 while cur is set
+
+	// restarts is set when the tailer follows the instances of a container
+	// (RotationKubelet, and a live file named <restart count>.log, restart):
+	// once the live file is read to its end and the log of a later
+	// instance, later, was seen at laterAt, rotateGrace before, it goes on
+	// with that one (see kubelet.go).
+	restarts bool
+	restart  int
+	later    int
+	laterAt  time.Time
 
 	// trunc is a truncation in place of the live file found and not yet
 	// followed (its copy not yet looked for); liveNext is what the live file
@@ -205,6 +228,14 @@ type file struct {
 	// so that later checks compare bytes instead of hashing.
 	first   []byte
 	firstFP string
+	// With RotationKubelet, a rotated file is finished once settled: the
+	// live path was seen naming another file at reopened, and the file was
+	// read to its end once more rotateGrace after that (see awaitReopen);
+	// ended marks the live file of an instance of the container left for
+	// the next instance's.
+	reopened time.Time
+	settled  bool
+	ended    bool
 }
 
 // liveFile is the live file f, opened at path, with fi its stat: read with
@@ -239,6 +270,11 @@ func New(ctx context.Context, cfg Config, start checkpoint.Position, savedAt tim
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Rotation == RotationKubelet && containerLogDir(path) {
+		if path, err = instanceToFollow(path, start.Path); err != nil {
+			return nil, fmt.Errorf("tail.path %s: %w", cfg.Path, err)
+		}
+	}
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		err := error(newNotRegular(path, fi))
 		if path != cfg.Path {
@@ -249,7 +285,7 @@ func New(ctx context.Context, cfg Config, start checkpoint.Position, savedAt tim
 	t := &Tailer{
 		cfg:          cfg,
 		path:         path,
-		names:        newNaming(path),
+		names:        newNaming(path, cfg.Rotation),
 		log:          log,
 		lr:           newLineReader(cfg.MaxLineBytes),
 		checkpointed: start,
@@ -259,6 +295,9 @@ func New(ctx context.Context, cfg Config, start checkpoint.Position, savedAt tim
 		dirChanged: true,
 	}
 	t.timer.Stop()
+	if cfg.Rotation == RotationKubelet {
+		t.restart, t.restarts = liveRestart(t.names.live)
+	}
 	t.watch = newWatcher(t.names.dir, t.names.live, log)
 	if err := t.start(ctx); err != nil {
 		t.Close()
@@ -276,6 +315,7 @@ func (t *Tailer) Stats() Stats {
 		LagBytes:         t.lag.Load(),
 		LostFiles:        t.lostFiles.Load(),
 		LostBytes:        t.lostBytes.Load(),
+		Restarts:         t.restartsFollowed.Load(),
 		Polling:          t.watch.polling(),
 		FilesOpen:        int(t.filesOpen.Load()),
 	}
@@ -367,6 +407,13 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 		// End of what is there now.
 		if !cur.live {
 			// A backup, or a live file seen rotated away and read again to its end.
+			if t.names.kubelet && !cur.settled && !cur.gz && !cur.copy {
+				// The runtime may still write to it (see awaitReopen).
+				if t.awaitReopen(cur) {
+					continue
+				}
+				return Line{}, io.EOF
+			}
 			if t.lr.pending() {
 				if !cur.gz && time.Since(cur.rotSeen) < t.rotateGrace() {
 					// The writer may still complete the line; look again
@@ -382,8 +429,8 @@ func (t *Tailer) Next(ctx context.Context) (Line, error) {
 		if err != nil {
 			return Line{}, err
 		}
-		if again {
-			continue // rotated: read it to its end once more, then move on; or truncated
+		if again || t.instanceEnded(cur) {
+			continue // rotated: read it to its end once more, then move on; or truncated; or the container restarted
 		}
 		return Line{}, io.EOF
 	}
@@ -520,6 +567,7 @@ func (t *Tailer) checkLive(cur *file) (again bool, err error) {
 		return false, fmt.Errorf("stat %s: %w", t.path, err)
 	default:
 		if d, i := fileID(pfi); (fileKey{d, i}) == cur.key {
+			t.noteLaterRestart()
 			return false, nil
 		}
 	}
@@ -578,6 +626,9 @@ func (t *Tailer) finish() {
 	t.rotations.Add(1)
 	t.lag.Store(0)
 	t.log.Debug().Str("file", cur.name).Int64("offset", t.lr.consumed).Time("rotated", cur.ts).Msg("finished file")
+	if cur.ended {
+		t.followRestart(t.later)
+	}
 }
 
 // openNext opens the generation after the last one finished: the oldest
@@ -650,6 +701,14 @@ func (t *Tailer) openNext(ctx context.Context) (ok bool, err error) {
 			return true, nil
 		}
 		if lf == nil {
+			if t.restarts {
+				if n, ok := t.laterRestart(); ok {
+					// No log of this instance of the container left to read.
+					t.followRestart(n)
+					attempt = 0
+					continue
+				}
+			}
 			return false, nil
 		}
 		nf := liveFile(lf, lfi, t.path)
@@ -781,7 +840,7 @@ func (t *Tailer) position(ctx context.Context) error {
 		// An earlier run started at savedAt but recorded no file: read every
 		// backup rotated since, then the live file, from their beginnings.
 		t.log.Info().Time("earlier_start", t.savedAt).Msg("the checkpoint names no file yet; reading every backup rotated since the earlier start, then the live file")
-		t.lastRotated = t.savedAt.Add(-time.Millisecond)
+		t.lastRotated = t.names.before(t.savedAt)
 		return nil
 	}
 	if p.IsZero() {
@@ -799,7 +858,7 @@ func (t *Tailer) position(ctx context.Context) error {
 			"the events after its checkpointed offset are lost; reading every newer backup and the live file " +
 			"(keep the agent running, or raise --audit-log-maxbackup, to avoid this)")
 	// Every backup rotated after the checkpoint was written is newer than the lost file.
-	t.lastRotated = t.savedAt.Add(-time.Millisecond)
+	t.lastRotated = t.names.before(t.savedAt)
 	return nil
 }
 
@@ -809,7 +868,7 @@ func (t *Tailer) startFresh(ctx context.Context) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		// Everything written from now on is to be read: generations rotated
 		// before the first read are backups newer than this moment.
-		t.lastRotated = time.Now().UTC().Add(-time.Millisecond)
+		t.lastRotated = t.names.before(time.Now().UTC())
 		t.log.Info().Str("file", t.path).Msg("waiting for the audit log to appear")
 		return nil
 	}

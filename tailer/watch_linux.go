@@ -239,6 +239,10 @@ func (wt *watcher) fail(err error) {
 	wt.close()
 }
 
+// setLive names the live file whose writes wake Wait from now on (the log
+// of a container's next instance: see followRestart).
+func (wt *watcher) setLive(name string) { wt.live = name }
+
 // polling reports whether only the poll interval wakes Wait.
 func (wt *watcher) polling() bool { return !wt.added.Load() }
 

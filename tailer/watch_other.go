@@ -28,4 +28,6 @@ func (wt *watcher) wait(ctx context.Context, poll time.Duration, timer *time.Tim
 
 func (wt *watcher) polling() bool { return true }
 
+func (wt *watcher) setLive(string) {}
+
 func (wt *watcher) close() {}

@@ -184,6 +184,8 @@ var flags = []flagDef{
 		}},
 	{"preset", "", "follow the audit logs where this distribution writes them, unless --path is given: kubeadm, k3s, rke2, openshift, talos or kind (README \"Distributions\"); preset",
 		func(l *loaded, v string) error { l.cfg.Preset = v; return nil }},
+	{"format", tailer.FormatAudit, "line `format` of --path: audit (one audit event per line, kube-apiserver's log file), cri (a container log of containerd or CRI-O, for --audit-log-path=-: --path is then the container's log directory under /var/log/pods) or docker-json (cri-dockerd); tail.format",
+		func(l *loaded, v string) error { l.cfg.Tail.Format = v; return nil }},
 	{"start-at", string(tailer.StartBeginning), "where to start in a file the checkpoint does not know: beginning or end; tail.start_at",
 		func(l *loaded, v string) error { return l.cfg.Tail.StartAt.UnmarshalText([]byte(v)) }},
 	{"checkpoint", checkpoint.DefaultPath, "checkpoint `file`; checkpoint.path",

@@ -25,7 +25,7 @@ const (
 	binary     place = iota // cmd/...: a program; nothing imports it
 	part                    // tailer, checkpoint, shipper: usable alone
 	format                  // pkg/audit, pkg/gelf, pkg/auditpolicy, pkg/process: formats and processing of events, no part
-	assembly                // pkg/pipeline, pkg/config, pkg/agent: built on the parts
+	assembly                // pkg/pipeline, pkg/config, pkg/agent, pkg/containerlog: built on the parts
 	input                   // pkg/webhook, pkg/spool: inputs besides the audit log file
 	helper                  // internal/...: not API, used by production code
 	testHelper              // internal/...: imported by tests only
@@ -42,7 +42,7 @@ func placeOf(rel string) (place, bool) {
 		return part, true
 	case rel == "pkg/audit" || rel == "pkg/gelf" || rel == "pkg/auditpolicy" || rel == "pkg/process":
 		return format, true
-	case rel == "pkg/pipeline" || rel == "pkg/config" || rel == "pkg/agent":
+	case rel == "pkg/pipeline" || rel == "pkg/config" || rel == "pkg/agent" || rel == "pkg/containerlog":
 		return assembly, true
 	case rel == "pkg/webhook" || rel == "pkg/spool":
 		return input, true

@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Agent, error) {
 	var srcs []pipeline.Input
 	var ckpts []pipeline.Marker
 	for _, in := range a.inputs {
-		pi := pipeline.Input{Source: in.tail}
+		pi := pipeline.Input{Source: in.lines}
 		if len(a.inputs) > 1 { // an agent of one log does not say which
 			pi.Log = in.log
 		}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/pkg/config"
+	"github.com/audittail/audittail/pkg/containerlog"
+	"github.com/audittail/audittail/pkg/pipeline"
 	"github.com/audittail/audittail/pkg/spool"
 	"github.com/audittail/audittail/pkg/webhook"
 	"github.com/audittail/audittail/tailer"
@@ -25,6 +27,9 @@ type input struct {
 	ckpt  *checkpoint.Cursor // its position
 	store *checkpoint.Store  // the checkpoint file it is in, shared by the audit log files
 	tail  *tailer.Tailer
+	// lines is what the pipeline reads: the tailer, or a container log's
+	// decoder over it (tail.format cri or docker-json).
+	lines pipeline.Source
 }
 
 // openCheckpoint opens the checkpoint cc of the input name.
@@ -54,7 +59,17 @@ func follow(ctx context.Context, name string, tc tailer.Config, ckpt *checkpoint
 			return nil, fmt.Errorf("write initial checkpoint: %w", err)
 		}
 	}
-	return &input{name: name, ckpt: ckpt, tail: tl}, nil
+	in := &input{name: name, ckpt: ckpt, tail: tl, lines: tl}
+	switch tc.Format {
+	case tailer.FormatCRI, tailer.FormatDockerJSON:
+		f, err := containerlog.ParseFormat(tc.Format)
+		if err != nil {
+			tl.Close()
+			return nil, err
+		}
+		in.lines = containerlog.New(tl, f, tc.MaxLineBytes)
+	}
+	return in, nil
 }
 
 // openReceiver opens the spool, its input (read from the spool's
@@ -62,7 +77,8 @@ func follow(ctx context.Context, name string, tc tailer.Config, ckpt *checkpoint
 // receiver that writes to it.
 func (a *Agent) openReceiver(ctx context.Context, cfg config.Config, log zerolog.Logger) (*input, error) {
 	tc := cfg.Tail
-	tc.Path, tc.StartAt = cfg.Spool.LivePath(), tailer.StartBeginning
+	tc.Path, tc.Paths, tc.StartAt = cfg.Spool.LivePath(), nil, tailer.StartBeginning
+	tc.Format, tc.Rotation = tailer.FormatAudit, tailer.RotationLumberjack // the spool is written as kube-apiserver writes its log
 	cc := cfg.Checkpoint
 	cc.Path = cfg.Spool.CheckpointPath()
 	// The spool first: it creates its directory and live file, which the
