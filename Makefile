@@ -109,6 +109,7 @@ bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkHugeLines$$' -benchtime 200000x ./cmd/audittail
 	$(GO) test -run '^$$' -bench '^BenchmarkWebhook$$' -benchtime 200000x ./cmd/audittail
 	$(GO) test -run '^$$' -bench '^BenchmarkSeveralLogs$$' -benchtime $(BENCH_EVENTS)x ./cmd/audittail
+	$(GO) test -run '^$$' -bench '^BenchmarkContainerLog$$' -benchtime $(BENCH_EVENTS)x ./cmd/audittail
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./shipper/ ./internal/auditgen/
 
 clean:

@@ -27,6 +27,7 @@ func TestTorture(t *testing.T) {
 	t.Run("log-appears-during-first-connect", testLogAppearsDuringFirstConnect)
 	t.Run("webhook-kill-restart", testWebhookKillRestart)
 	t.Run("several-logs-kill-restart", testSeveralLogsKillRestart)
+	t.Run("cri-kill-restart", testCRIKillRestart)
 }
 
 // live-rotation: the agent follows the log while lumberjack rotates it

@@ -62,6 +62,11 @@ type writer struct {
 	post  *poster
 	batch []byte
 
+	// cri, when set, writes the events as a container log (see criLog),
+	// the container restarting at restartAt.
+	cri       *criLog
+	restartAt time.Time
+
 	// logs, when set, are several logs written in turn, one burst each:
 	// lj, size and lastRot are those of logs[cur] while it is written.
 	logs []ljState
@@ -125,6 +130,11 @@ func newAppendWriter(path string, rate int) (*writer, error) {
 // line writes one line with one Write call (or, with post, adds it to the
 // batch, as kube-apiserver's webhook backend sends it).
 func (w *writer) line(b []byte) error {
+	if w.cri != nil {
+		n, err := w.cri.line(b, w.seq.Load())
+		w.bytes.Add(int64(n))
+		return err
+	}
 	if w.post != nil {
 		if len(w.batch) == 0 {
 			w.batch = append(w.batch, eventListHead...)
@@ -204,6 +214,16 @@ func (w *writer) run(until time.Time, stop <-chan struct{}) {
 			w.batch = w.batch[:0]
 		}
 		w.next()
+		if w.cri != nil {
+			rotated, err := w.cri.maybeRotate(w.restartAt)
+			if err != nil {
+				w.err.Store(&err)
+				return
+			}
+			if rotated {
+				w.rotations.Add(1)
+			}
+		}
 		p.wait(burst)
 	}
 }
@@ -224,6 +244,9 @@ func (w *writer) error() error {
 func (w *writer) close() error {
 	if w.post != nil {
 		return nil
+	}
+	if w.cri != nil {
+		return w.cri.f.Close()
 	}
 	if len(w.logs) > 0 {
 		w.next() // save the current one's state
