@@ -145,7 +145,7 @@ func gzipFile(path string) error {
 // with fragments and stderr lines, kubelet rotates the log every second and
 // gzips the backups, and the container restarts once; every 1 to 3 s the
 // agent (--format cri, --path the container's log directory) is killed
-// with SIGKILL and started again.
+// with SIGKILL and started again, and once the log server is down for 2 s.
 func testCRIKillRestart(t *testing.T) {
 	s := newScenario(t, "cri-kill-restart", false)
 	sd := seed(t)
@@ -164,10 +164,18 @@ func testCRIKillRestart(t *testing.T) {
 	s.w = &writer{rate: rate(t), cri: c, restartAt: time.Now().Add(duration(t) / 2)}
 	s.firstStart()
 	s.goWrite(time.Now().Add(duration(t)), nil)
+	serverStopped := false
 	for s.writing() {
 		d := time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
 		for end := time.Now().Add(d); s.writing() && time.Now().Before(end); {
 			s.sleep(20 * time.Millisecond)
+		}
+		if !serverStopped && time.Since(s.begin) > duration(t)/3 {
+			serverStopped = true // the log server down for 2 s: the files are the buffer
+			s.srv.Stop()
+			t.Logf("log server stopped: %d events written, %d received", s.w.seq.Load(), s.tl.distinct)
+			time.Sleep(2 * time.Second)
+			s.srv.Restart(t)
 		}
 		a := s.ag.cur()
 		s.ag.stop(a, syscall.SIGKILL)

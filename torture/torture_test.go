@@ -402,7 +402,7 @@ func testLogAppearsDuringFirstConnect(t *testing.T) {
 // directory (OpenShift's layout puts them in three; one directory also
 // tests that their backups are told apart), written in turn by lumberjack
 // with 1 MB files and gzip; every 1 to 3 s the agent is killed with
-// SIGKILL and started again. Every event of every log arrives, and the
+// SIGKILL and started again, and once the log server is down for 2 s. Every event of every log arrives, and the
 // version 2 checkpoint ends at the end of each.
 func testSeveralLogsKillRestart(t *testing.T) {
 	s := newScenario(t, "several-logs-kill-restart", false)
@@ -420,10 +420,18 @@ func testSeveralLogsKillRestart(t *testing.T) {
 	s.w = newSeveralWriter(s.logPaths, 1, rate(t))
 	s.firstStart()
 	s.goWrite(time.Now().Add(duration(t)), nil)
+	serverStopped := false
 	for s.writing() {
 		d := time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
 		for end := time.Now().Add(d); s.writing() && time.Now().Before(end); {
 			s.sleep(20 * time.Millisecond)
+		}
+		if !serverStopped && time.Since(s.begin) > duration(t)/3 {
+			serverStopped = true // the log server down for 2 s: the files are the buffer
+			s.srv.Stop()
+			t.Logf("log server stopped: %d events written, %d received", s.w.seq.Load(), s.tl.distinct)
+			time.Sleep(2 * time.Second)
+			s.srv.Restart(t)
 		}
 		a := s.ag.cur()
 		s.ag.stop(a, syscall.SIGKILL)

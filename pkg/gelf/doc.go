@@ -58,7 +58,8 @@
 //     milliseconds), _latency_ms_num (stage minus received time, when both are
 //     set and in order), _annotations_<key>.
 //   - _agent "audittail" always; _X-OVH-TOKEN when Config.Stream is set;
-//     _cluster when Config.Cluster is set.
+//     _cluster when Config.Cluster is set; _log when Record.Log is set
+//     (an agent of several inputs: the log's path, or "webhook").
 //   - requestObject and responseObject are never turned into fields: they only
 //     travel inside full_message.
 //
