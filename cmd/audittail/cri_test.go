@@ -124,3 +124,33 @@ func TestContainerLogCRI(t *testing.T) {
 		t.Fatalf("%d messages for %d events", len(frames), seq)
 	}
 }
+
+// audittail check --format cri finds the newest <n>.log of the container's
+// log directory and reads its first stdout line as an audit event; a plain
+// audit log given as a container log is a clear failure.
+func TestCheckContainerLog(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "kube-apiserver")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	w := &criWriter{t: t, dir: dir}
+	w.open(0)
+	w.event(7, 40<<10) // a stderr line after it, fragments before
+	w.f.Close()
+	w.open(1) // the newest instance
+	w.phys("stderr", "F", "I1206 10:00:00.000000       1 server.go:150] starting")
+	w.event(8, 1200)
+	w.f.Close()
+	args := []string{"--format", "cri", "--path", dir, "--endpoint", "-", "--checkpoint", filepath.Join(root, "ckpt.json")}
+	out, code := runCheckCmd(t, nil, args...)
+	if code != 0 || !strings.Contains(out, "ok    container log  "+filepath.Join(dir, "1.log")+" readable (cri; first event seq-000008") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	plain := filepath.Join(root, "audit.log")
+	writeEvents(t, plain, 0, 1)
+	out, code = runCheckCmd(t, nil, "--format", "cri", "--path", plain, "--endpoint", "-", "--checkpoint", filepath.Join(root, "ckpt.json"))
+	if code == 0 || !strings.Contains(out, "is not in the cri format") || !strings.Contains(out, "is tail.format right?") {
+		t.Fatalf("a plain audit log as a container log: exit %d:\n%s", code, out)
+	}
+}

@@ -23,8 +23,10 @@ import (
 	"github.com/audittail/audittail/internal/roots"
 	"github.com/audittail/audittail/pkg/audit"
 	"github.com/audittail/audittail/pkg/config"
+	"github.com/audittail/audittail/pkg/containerlog"
 	"github.com/audittail/audittail/pkg/webhook"
 	"github.com/audittail/audittail/shipper"
+	"github.com/audittail/audittail/tailer"
 	"github.com/rs/zerolog"
 )
 
@@ -69,6 +71,10 @@ func Check(w io.Writer, cfg config.Config, opts Options, sendTest bool) bool {
 	if logs := cfg.Tail.Logs(); len(logs) > 0 {
 		r.ok("configuration", "valid (endpoint %s, audit log %s, checkpoint %s)", cfg.Output.Endpoint, strings.Join(logs, ", "), cfg.Checkpoint.Path)
 		for _, l := range logs {
+			if f := cfg.Tail.Format; f == tailer.FormatCRI || f == tailer.FormatDockerJSON {
+				checkContainerLog(r, l, f)
+				continue
+			}
 			checkAuditLog(r, l)
 		}
 		checkCheckpoint(r, cfg.Checkpoint.Path)
@@ -116,6 +122,57 @@ func CheckConfigFailed(w io.Writer, version string, err error) {
 	fmt.Fprintf(w, "audittail %s check\n", version)
 	r.fail("configuration", "%v", err)
 	fmt.Fprintln(w, "configuration error: nothing else was checked")
+}
+
+// checkContainerLog checks a container log (tail.format cri or
+// docker-json): the container's log directory, or one <n>.log in it, is
+// readable, and the first stdout line of its newest <n>.log is an audit
+// event.
+func checkContainerLog(r *checkReport, path, format string) {
+	const what = "container log"
+	file := path
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		ents, err := os.ReadDir(path)
+		if err != nil {
+			r.fail(what, "cannot list directory %s: %v%s", path, err, permissionHint(err))
+			return
+		}
+		best := -1
+		for _, e := range ents {
+			if n, err := strconv.Atoi(strings.TrimSuffix(e.Name(), ".log")); err == nil && strings.HasSuffix(e.Name(), ".log") && n > best {
+				best, file = n, filepath.Join(path, e.Name())
+			}
+		}
+		if best < 0 {
+			r.warn(what, "%s holds no <n>.log yet; audittail waits for the container's log (is this /var/log/pods/<namespace>_<pod>_<uid>/<container>?)", path)
+			return
+		}
+	} else if errors.Is(err, fs.ErrNotExist) {
+		r.warn(what, "%s does not exist yet; audittail waits for it", path)
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		r.fail(what, "cannot open %s: %v%s", file, err, permissionHint(err))
+		return
+	}
+	defer f.Close()
+	cf, _ := containerlog.ParseFormat(format)
+	line, err := containerlog.FirstLine(f, cf, 1<<20)
+	switch {
+	case errors.Is(err, io.EOF):
+		r.ok(what, "%s readable (no complete stdout line yet)", file)
+		return
+	case err != nil:
+		r.fail(what, "%s: %v (is tail.format right?)", file, err)
+		return
+	}
+	var ev audit.Event
+	if err := audit.Parse(line, &ev); err != nil {
+		r.warn(what, "%s readable, but its first stdout line is not an audit event (%v): does kube-apiserver run with --audit-log-path=-?", file, err)
+		return
+	}
+	r.ok(what, "%s readable (%s; first event %s, %s)", file, format, printable(ev.AuditID), ev.Time().UTC().Format(time.RFC3339))
 }
 
 // checkAuditLog checks that this process can list the log's directory (to
