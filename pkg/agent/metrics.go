@@ -163,7 +163,15 @@ func (m *metricsServer) Shutdown(ctx context.Context) error {
 }
 
 func (m *metricsServer) readyz(w http.ResponseWriter, _ *http.Request) {
-	if ok, reason := readiness(m.stats.snapshot().Shipper, m.stats.now(), m.stall); !ok {
+	s := m.stats.snapshot()
+	ok, reason := readiness(s.Shipper, m.stats.now(), m.stall)
+	if ok && s.Spool != nil && s.Spool.Broken {
+		// The agent itself cannot take webhook batches: not ready, whatever
+		// the log server does. (A full spool is the log server's absence,
+		// which the output's state already says.)
+		ok, reason = false, "webhook spool broken: a failed write could not be undone; restart the agent"
+	}
+	if !ok {
 		writeText(w, http.StatusServiceUnavailable, reason)
 		return
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/audittail/audittail/checkpoint"
 	"github.com/audittail/audittail/internal/agenttest"
 	"github.com/audittail/audittail/pkg/pipeline"
+	"github.com/audittail/audittail/pkg/spool"
+	"github.com/audittail/audittail/pkg/webhook"
 	"github.com/audittail/audittail/shipper"
 	"github.com/audittail/audittail/tailer"
 	dto "github.com/prometheus/client_model/go"
@@ -443,5 +445,48 @@ func TestMetricsShutdownDeadline(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Error("the slow client's connection is still open")
+	}
+}
+
+// With the webhook receiver: /readyz/webhook says whether batches are
+// taken (a full or broken spool: 503), whatever the log server does;
+// /readyz also fails on a broken spool; the per-receiver series and the
+// per-log ones appear.
+func TestReadyzWebhook(t *testing.T) {
+	f := &fakeStats{}
+	_, base := startMetrics(t, time.Minute, f, zerolog.Nop())
+	if resp, _ := httpDo(t, http.MethodGet, base+"/readyz/webhook"); resp.StatusCode != 404 {
+		t.Fatalf("/readyz/webhook without a receiver: %d, want 404", resp.StatusCode)
+	}
+	for _, tt := range []struct {
+		name        string
+		sp          spool.Stats
+		sh          shipper.Stats
+		code, ready int
+		body        string
+	}{
+		{"taking batches, log server away", spool.Stats{Bytes: 10}, shipper.Stats{}, 200, 503, "ready"},
+		{"full", spool.Stats{Full: true}, shipper.Stats{Connected: true}, 503, 200, "spool full: the log server has not confirmed events for a long time; batches are refused with 429"},
+		{"broken", spool.Stats{Broken: true}, shipper.Stats{Connected: true}, 503, 503, "spool broken: a failed write could not be undone; restart the agent"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sp := tt.sp
+			f.set(Stats{Shipper: tt.sh, Webhook: &webhook.Stats{Refused: map[string]uint64{"no_token": 2}}, Spool: &sp,
+				Logs: []LogStats{{Log: "/var/log/a/audit.log"}, {Log: "webhook"}}})
+			resp, body := httpDo(t, http.MethodGet, base+"/readyz/webhook")
+			if resp.StatusCode != tt.code || body != tt.body+"\n" {
+				t.Errorf("GET /readyz/webhook = %d %q, want %d %q", resp.StatusCode, body, tt.code, tt.body)
+			}
+			if resp, _ := httpDo(t, http.MethodGet, base+"/readyz"); resp.StatusCode != tt.ready {
+				t.Errorf("GET /readyz = %d, want %d", resp.StatusCode, tt.ready)
+			}
+			_, page := httpDo(t, http.MethodGet, base+"/metrics")
+			for _, want := range []string{`audittail_webhook_refused_total{reason="no_token"} 2`, `audittail_log_lag_bytes{log="webhook"} 0`,
+				`audittail_spool_broken ` + map[bool]string{true: "1", false: "0"}[tt.sp.Broken]} {
+				if !strings.Contains(page, want+"\n") {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
+		})
 	}
 }
