@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -164,24 +163,7 @@ func testCRIKillRestart(t *testing.T) {
 	s.w = &writer{rate: rate(t), cri: c, restartAt: time.Now().Add(duration(t) / 2)}
 	s.firstStart()
 	s.goWrite(time.Now().Add(duration(t)), nil)
-	serverStopped := false
-	for s.writing() {
-		d := time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
-		for end := time.Now().Add(d); s.writing() && time.Now().Before(end); {
-			s.sleep(20 * time.Millisecond)
-		}
-		if !serverStopped && time.Since(s.begin) > duration(t)/3 {
-			serverStopped = true // the log server down for 2 s: the files are the buffer
-			s.srv.Stop()
-			t.Logf("log server stopped: %d events written, %d received", s.w.seq.Load(), s.tl.distinct)
-			time.Sleep(2 * time.Second)
-			s.srv.Restart(t)
-		}
-		a := s.ag.cur()
-		s.ag.stop(a, syscall.SIGKILL)
-		t.Logf("killed agent #%d after %v: %d events written, %d received", a.n, d.Round(time.Millisecond), s.w.seq.Load(), s.tl.distinct)
-		s.ag.start()
-	}
+	s.killWhileWriting(rng, 2*time.Second) // the files are the buffer
 	s.waitWriter()
 	s.finish()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -517,4 +518,29 @@ func plainWithInode(dir string, ino uint64) string {
 		}
 	}
 	return ""
+}
+
+// killWhileWriting kills the agent with SIGKILL every 1 to 3 s (from rng)
+// and starts it again, while the writer runs; once, a third of the way
+// in, the log server is down for outage (none when 0).
+func (s *scenario) killWhileWriting(rng *rand.Rand, outage time.Duration) {
+	t := s.t
+	serverStopped := outage == 0
+	for s.writing() {
+		d := time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
+		for end := time.Now().Add(d); s.writing() && time.Now().Before(end); {
+			s.sleep(20 * time.Millisecond)
+		}
+		if !serverStopped && time.Since(s.begin) > duration(t)/3 {
+			serverStopped = true
+			s.srv.Stop()
+			t.Logf("log server stopped for %v: %d events written, %d received", outage, s.w.seq.Load(), s.tl.distinct)
+			time.Sleep(outage)
+			s.srv.Restart(t)
+		}
+		a := s.ag.cur()
+		s.ag.stop(a, syscall.SIGKILL)
+		t.Logf("killed agent #%d after %v: %d events written, %d received", a.n, d.Round(time.Millisecond), s.w.seq.Load(), s.tl.distinct)
+		s.ag.start()
+	}
 }

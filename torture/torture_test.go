@@ -55,16 +55,7 @@ func testKillRestart(t *testing.T) {
 	s.w = newLumberjackWriter(s.logPath, 1, rate(t))
 	s.firstStart()
 	s.goWrite(time.Now().Add(duration(t)), nil)
-	for s.writing() {
-		d := time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
-		for end := time.Now().Add(d); s.writing() && time.Now().Before(end); {
-			s.sleep(20 * time.Millisecond)
-		}
-		a := s.ag.cur()
-		s.ag.stop(a, syscall.SIGKILL)
-		t.Logf("killed agent #%d after %v: %d events written, %d received", a.n, d.Round(time.Millisecond), s.w.seq.Load(), s.tl.distinct)
-		s.ag.start()
-	}
+	s.killWhileWriting(rng, 0)
 	s.waitWriter()
 	s.finish()
 }
@@ -420,24 +411,7 @@ func testSeveralLogsKillRestart(t *testing.T) {
 	s.w = newSeveralWriter(s.logPaths, 1, rate(t))
 	s.firstStart()
 	s.goWrite(time.Now().Add(duration(t)), nil)
-	serverStopped := false
-	for s.writing() {
-		d := time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
-		for end := time.Now().Add(d); s.writing() && time.Now().Before(end); {
-			s.sleep(20 * time.Millisecond)
-		}
-		if !serverStopped && time.Since(s.begin) > duration(t)/3 {
-			serverStopped = true // the log server down for 2 s: the files are the buffer
-			s.srv.Stop()
-			t.Logf("log server stopped: %d events written, %d received", s.w.seq.Load(), s.tl.distinct)
-			time.Sleep(2 * time.Second)
-			s.srv.Restart(t)
-		}
-		a := s.ag.cur()
-		s.ag.stop(a, syscall.SIGKILL)
-		t.Logf("killed agent #%d after %v: %d events written, %d received", a.n, d.Round(time.Millisecond), s.w.seq.Load(), s.tl.distinct)
-		s.ag.start()
-	}
+	s.killWhileWriting(rng, 2*time.Second) // the files are the buffer
 	s.waitWriter()
 	s.finish()
 }

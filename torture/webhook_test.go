@@ -141,24 +141,7 @@ func testWebhookKillRestart(t *testing.T) {
 	rng := rand.New(rand.NewPCG(sd, 1))
 	s.firstStart()
 	s.goWrite(time.Now().Add(duration(t)), nil)
-	serverStopped := false
-	for s.writing() {
-		d := time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
-		for end := time.Now().Add(d); s.writing() && time.Now().Before(end); {
-			s.sleep(20 * time.Millisecond)
-		}
-		if !serverStopped && time.Since(s.begin) > duration(t)/3 {
-			serverStopped = true
-			s.srv.Stop()
-			t.Logf("log server stopped: %d events written, %d received", s.w.seq.Load(), s.tl.distinct)
-			time.Sleep(3 * time.Second) // the receiver keeps taking batches into its spool
-			s.srv.Restart(t)
-		}
-		a := s.ag.cur()
-		s.ag.stop(a, syscall.SIGKILL)
-		t.Logf("killed agent #%d after %v: %d events written, %d received", a.n, d.Round(time.Millisecond), s.w.seq.Load(), s.tl.distinct)
-		s.ag.start()
-	}
+	s.killWhileWriting(rng, 3*time.Second) // the receiver keeps taking batches into its spool
 	s.waitWriter()
 	s.notes = append(s.notes, fmt.Sprintf("batches=%d retries=%d", p.batches.Load(), p.retries.Load()))
 	s.finish()

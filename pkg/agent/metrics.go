@@ -268,6 +268,21 @@ type agentMetric struct {
 	value func(s *Stats, now time.Time) float64
 }
 
+// metricAdders return functions that append a counter and a gauge, each
+// read from a snapshot, to dst.
+func metricAdders(dst *[]agentMetric) (counter func(name, help string, v func(s *Stats) uint64), gauge func(name, help string, v func(s *Stats, now time.Time) float64)) {
+	add := func(name, help string, kind prometheus.ValueType, v func(s *Stats, now time.Time) float64) {
+		*dst = append(*dst, agentMetric{desc: prometheus.NewDesc(name, help, nil, nil), kind: kind, value: v})
+	}
+	counter = func(name, help string, v func(s *Stats) uint64) {
+		add(name, help, prometheus.CounterValue, func(s *Stats, _ time.Time) float64 { return float64(v(s)) })
+	}
+	gauge = func(name, help string, v func(s *Stats, now time.Time) float64) {
+		add(name, help, prometheus.GaugeValue, v)
+	}
+	return counter, gauge
+}
+
 func newAgentCollector(snapshot func() Stats, version string) *agentCollector {
 	c := &agentCollector{
 		snapshot: snapshot,
@@ -291,20 +306,7 @@ func newAgentCollector(snapshot func() Stats, version string) *agentCollector {
 				"(a Secret's kubectl.kubernetes.io/last-applied-configuration), token (a TokenRequest's or TokenReview's token).",
 			[]string{"field"}, nil),
 	}
-	counter := func(name, help string, v func(s *Stats) uint64) {
-		c.metrics = append(c.metrics, agentMetric{
-			desc:  prometheus.NewDesc(name, help, nil, nil),
-			kind:  prometheus.CounterValue,
-			value: func(s *Stats, _ time.Time) float64 { return float64(v(s)) },
-		})
-	}
-	gauge := func(name, help string, v func(s *Stats, now time.Time) float64) {
-		c.metrics = append(c.metrics, agentMetric{
-			desc:  prometheus.NewDesc(name, help, nil, nil),
-			kind:  prometheus.GaugeValue,
-			value: v,
-		})
-	}
+	counter, gauge := metricAdders(&c.metrics)
 
 	// Pipeline: from the audit log to the shipper.
 	counter("audittail_events_read_total", "Lines read from the audit log, blank ones included.",

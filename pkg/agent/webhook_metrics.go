@@ -7,32 +7,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// webhookMetric is one series of the webhook receiver and its spool, read
-// from a snapshot that has them.
-type webhookMetric struct {
-	desc  *prometheus.Desc
-	kind  prometheus.ValueType
-	value func(s *Stats, now time.Time) float64
-}
-
 // webhookDescs are the receiver's and the spool's series, collected only
 // when the receiver is on.
 type webhookDescs struct {
-	metrics []webhookMetric
+	metrics []agentMetric
 	refused *prometheus.Desc
 }
 
 func newWebhookDescs() webhookDescs {
 	var d webhookDescs
-	add := func(name, help string, kind prometheus.ValueType, v func(s *Stats, now time.Time) float64) {
-		d.metrics = append(d.metrics, webhookMetric{prometheus.NewDesc(name, help, nil, nil), kind, v})
-	}
-	counter := func(name, help string, v func(s *Stats) uint64) {
-		add(name, help, prometheus.CounterValue, func(s *Stats, _ time.Time) float64 { return float64(v(s)) })
-	}
-	gauge := func(name, help string, v func(s *Stats, now time.Time) float64) {
-		add(name, help, prometheus.GaugeValue, v)
-	}
+	counter, gauge := metricAdders(&d.metrics)
 	counter("audittail_webhook_batches_total", "EventList batches the webhook receiver accepted (answered 200 once spooled and synced).",
 		func(s *Stats) uint64 { return s.Webhook.Batches })
 	counter("audittail_webhook_events_total", "Audit events the webhook receiver accepted.",
