@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -99,7 +100,12 @@ type Config struct {
 	// /var/log/pods/<namespace>_<pod>_<uid>/<container> (a Path that is a
 	// directory, or does not exist and does not end in ".log"), whose
 	// newest <n>.log is followed, or one <n>.log in it; either way the
-	// logs of the container's later instances are followed in turn.
+	// logs of the container's later instances are followed in turn. Path
+	// may also be a glob pattern of such directories,
+	// /var/log/pods/kube-system_kube-apiserver-*/kube-apiserver: a static
+	// pod's UID, and so its log directory, changes with its manifest, and
+	// the directories matched are followed as one log, in the order the
+	// pods came (see pods.go).
 	Rotation Rotation `yaml:"rotation"`
 	// Format is the shape of the lines: "audit" (the default), one audit
 	// event per line as kube-apiserver's log backend writes it; "cri", a
@@ -200,6 +206,17 @@ func (c Config) Validate() error {
 	case filepath.Base(c.Path) == "." || filepath.Base(c.Path) == string(filepath.Separator):
 		return fmt.Errorf("tail.path: %q is not a file name", c.Path)
 	}
+	if isPattern(c.Path) {
+		if err := checkPattern(c.Path); err != nil {
+			return fmt.Errorf("tail.path %q: %w", c.Path, err)
+		}
+		if c.effectiveRotation() != RotationKubelet {
+			return fmt.Errorf("tail.path %q: a glob pattern is only for container log directories (tail.rotation %q)", c.Path, RotationKubelet)
+		}
+		if strings.HasSuffix(c.Path, ".log") {
+			return fmt.Errorf("tail.path %q: a glob pattern names container log directories (/var/log/pods/<namespace>_<pod>-*/<container>), not their files", c.Path)
+		}
+	}
 	if c.StartAt != StartBeginning && c.StartAt != StartEnd {
 		return fmt.Errorf("tail.start_at: %q: want %q or %q", c.StartAt, StartBeginning, StartEnd)
 	}
@@ -221,6 +238,38 @@ func (c Config) Validate() error {
 	case "", RotationLumberjack, RotationKubelet:
 	default:
 		return fmt.Errorf("tail.rotation: %q: want %q or %q", c.Rotation, RotationLumberjack, RotationKubelet)
+	}
+	return nil
+}
+
+// effectiveRotation is Rotation as SetDefaults fills it.
+func (c Config) effectiveRotation() Rotation {
+	if c.Rotation == "" && c.Format != "" && c.Format != FormatAudit {
+		return RotationKubelet
+	}
+	if c.Rotation == "" {
+		return RotationLumberjack
+	}
+	return c.Rotation
+}
+
+// isPattern reports whether path has filepath.Match's special characters
+// (the backslash escapes, except where it is the separator).
+func isPattern(path string) bool {
+	if filepath.Separator == '\\' {
+		return strings.ContainsAny(path, "*?[")
+	}
+	return strings.ContainsAny(path, `*?[\`)
+}
+
+// checkPattern reports a malformed pattern (filepath.ErrBadPattern), which
+// filepath.Match and filepath.Glob only notice when they get to the bad
+// element: each element is checked on its own.
+func checkPattern(pattern string) error {
+	for _, e := range strings.Split(pattern, string(filepath.Separator)) {
+		if _, err := filepath.Match(e, ""); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -191,6 +191,10 @@ func (t *Tailer) noteLaterRestart() {
 	if n, ok := t.laterRestart(); ok {
 		t.later, t.laterAt = n, time.Now()
 		t.log.Debug().Int("restart", n).Msg("the container has a later instance; reading its current log to its end first")
+		return
+	}
+	if t.pods != nil {
+		t.noteNewerPod()
 	}
 }
 
@@ -199,7 +203,7 @@ func (t *Tailer) noteLaterRestart() {
 // rotateGrace ago (the runtime's last writes to the old log have landed).
 // The file is then read to its end once more, as a rotated file.
 func (t *Tailer) instanceEnded(cur *file) bool {
-	if !t.restarts || t.laterAt.IsZero() || time.Since(t.laterAt) < t.rotateGrace() {
+	if !t.restarts || t.laterAt.IsZero() || time.Since(t.laterAt) < t.rotateGrace() || !t.podQuiet() {
 		return false
 	}
 	cur.live, cur.settled, cur.ended = false, true, true
@@ -215,9 +219,9 @@ func (t *Tailer) followRestart(n int) {
 	t.names = newNaming(t.path, t.cfg.Rotation)
 	t.watch.setLive(t.names.live)
 	t.restart = n
-	t.later, t.laterAt = 0, time.Time{}
+	t.later, t.laterAt, t.laterPod = 0, time.Time{}, podDir{}
 	t.lastRotated = time.Unix(0, 0).UTC() // every backup of the new instance's log is to be read
-	t.seen = nil
+	t.seen, t.liveUnread = nil, nil
 	t.dirChanged = true
 	t.restartsFollowed.Add(1)
 	t.log.Info().Str("from", from).Str("file", t.path).Msg("following the log of the container's next instance")
@@ -251,9 +255,14 @@ func (t *Tailer) awaitReopen(cur *file) (again bool) {
 			return true
 		}
 		reopened = true
+		t.noteLive(fi)
 	case t.restarts:
-		// Not reopened (yet): the container may have died since.
+		// Not reopened (yet): the container may have died since, or its
+		// pod been replaced (and its directory removed).
 		_, reopened = t.laterRestart()
+		if !reopened && t.pods != nil && t.podGone() {
+			_, reopened = t.pods.next()
+		}
 	}
 	if !reopened {
 		return false

@@ -41,7 +41,11 @@
 // until kubelet has it reopen the log, so a rotated file is read until
 // the new one exists and a grace has passed; and the log of the
 // container's next instance, <n+1>.log, is followed once <n>.log is read
-// to its end (see kubelet.go). The lines are then those of the runtime's
+// to its end (see kubelet.go). Path may then also be a glob pattern of
+// container log directories: a static pod's log directory changes with
+// its manifest, and the directories matched are followed as one log, in
+// the order the pods came, each read to its end before the next one from
+// its beginning (see pods.go). The lines are then those of the runtime's
 // logging format, which package containerlog decodes.
 //
 // This package does not use github.com/nxadm/tail, although it is the usual Go
@@ -112,6 +116,7 @@ type Stats struct {
 	LostFiles        uint64 // generations deleted before they were read to their end
 	LostBytes        uint64 // their unread bytes, and those of contents truncated away without a copy (a lower bound when only an old size was known)
 	Restarts         uint64 // logs of later instances of the container followed (RotationKubelet)
+	Pods             uint64 // pod directories followed after the first (RotationKubelet, a glob Path)
 	Polling          bool   // true when inotify is unusable and only the poll timer wakes the tailer
 	FilesOpen        int    // log files held open (0 or 1: the tailer reads one generation at a time)
 }
@@ -155,6 +160,21 @@ type Tailer struct {
 	restart  int
 	later    int
 	laterAt  time.Time
+
+	// pods are the directories a glob Path matches (nil otherwise): once
+	// the live file is read to its end, no later instance of the container
+	// is there, and a newer pod's directory, laterPod, was seen at laterAt
+	// with laterRead bytes of the live file read, which did not grow for
+	// rotateGrace, it goes on with that one (see pods.go). podFromStart is
+	// set when the checkpoint's directory is gone and the tailer starts in
+	// another from its beginning; liveUnread is the live file seen while
+	// the backups before it were read.
+	pods         *podDirs
+	laterPod     podDir
+	laterRead    int64
+	podFromStart bool
+	liveUnread   *unreadLive
+	podsFollowed atomic.Uint64
 
 	// trunc is a truncation in place of the live file found and not yet
 	// followed (its copy not yet looked for); liveNext is what the live file
@@ -266,13 +286,26 @@ func (f *file) statSize() (int64, error) {
 // names something other than a regular file, and returns ctx.Err() if ctx
 // ends while it reads (a large file is searched, a gzipped backup verified).
 func New(ctx context.Context, cfg Config, start checkpoint.Position, savedAt time.Time, log zerolog.Logger) (*Tailer, error) {
-	path, err := resolvePath(cfg.Path, log)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Rotation == RotationKubelet && containerLogDir(path) {
-		if path, err = instanceToFollow(path, start.Path); err != nil {
+	var path string
+	var pods *podDirs
+	var fromStart bool
+	var err error
+	if cfg.Rotation == RotationKubelet && isPattern(cfg.Path) {
+		pods = &podDirs{}
+		if pods.pattern, err = filepath.Abs(cfg.Path); err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", cfg.Path, err)
+		}
+		if path, fromStart, err = pods.start(start.Path, savedAt, log); err != nil {
 			return nil, fmt.Errorf("tail.path %s: %w", cfg.Path, err)
+		}
+	} else {
+		if path, err = resolvePath(cfg.Path, log); err != nil {
+			return nil, err
+		}
+		if cfg.Rotation == RotationKubelet && containerLogDir(path) {
+			if path, err = instanceToFollow(path, start.Path); err != nil {
+				return nil, fmt.Errorf("tail.path %s: %w", cfg.Path, err)
+			}
 		}
 	}
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
@@ -292,7 +325,9 @@ func New(ctx context.Context, cfg Config, start checkpoint.Position, savedAt tim
 		savedAt:      savedAt,
 		timer:        time.NewTimer(time.Hour),
 		// The first look at the end of the live file checks the path.
-		dirChanged: true,
+		dirChanged:   true,
+		pods:         pods,
+		podFromStart: fromStart,
 	}
 	t.timer.Stop()
 	if cfg.Rotation == RotationKubelet {
@@ -316,6 +351,7 @@ func (t *Tailer) Stats() Stats {
 		LostFiles:        t.lostFiles.Load(),
 		LostBytes:        t.lostBytes.Load(),
 		Restarts:         t.restartsFollowed.Load(),
+		Pods:             t.podsFollowed.Load(),
 		Polling:          t.watch.polling(),
 		FilesOpen:        int(t.filesOpen.Load()),
 	}
@@ -570,6 +606,7 @@ func (t *Tailer) checkLive(cur *file) (again bool, err error) {
 			t.noteLaterRestart()
 			return false, nil
 		}
+		t.noteLive(pfi)
 	}
 	// Rotated (renamed, or deleted). Nothing more is appended by lumberjack,
 	// which closes the file before renaming it.
@@ -627,7 +664,13 @@ func (t *Tailer) finish() {
 	t.lag.Store(0)
 	t.log.Debug().Str("file", cur.name).Int64("offset", t.lr.consumed).Time("rotated", cur.ts).Msg("finished file")
 	if cur.ended {
-		t.followRestart(t.later)
+		if t.laterPod.path == "" {
+			t.followRestart(t.later)
+		} else if n, ok := t.laterRestart(); ok {
+			t.followRestart(n) // the old pod's container restarted meanwhile
+		} else {
+			t.followPod(t.laterPod)
+		}
 	}
 }
 
@@ -679,6 +722,7 @@ func (t *Tailer) openNext(ctx context.Context) (ok bool, err error) {
 		}
 		if next != nil {
 			if lf != nil {
+				t.noteLive(lfi)
 				lf.Close()
 			}
 			path, gz := next.path()
@@ -709,8 +753,18 @@ func (t *Tailer) openNext(ctx context.Context) (ok bool, err error) {
 					continue
 				}
 			}
+			if t.pods != nil && t.podGone() {
+				t.liveVanished()
+				if d, ok := t.pods.next(); ok {
+					// No log of this pod left to read.
+					t.followPod(d)
+					attempt = 0
+					continue
+				}
+			}
 			return false, nil
 		}
+		t.liveUnread = nil
 		nf := liveFile(lf, lfi, t.path)
 		// With the copies unsettled (t.afterCopy still set), the live file
 		// is opened without a first line, so that firstLook settles them
@@ -859,6 +913,10 @@ func (t *Tailer) position(ctx context.Context) error {
 			"(keep the agent running, or raise --audit-log-maxbackup, to avoid this)")
 	// Every backup rotated after the checkpoint was written is newer than the lost file.
 	t.lastRotated = t.names.before(t.savedAt)
+	if t.podFromStart {
+		// Another pod's directory than the checkpoint's, now gone: all of it.
+		t.lastRotated = time.Unix(0, 0).UTC()
+	}
 	return nil
 }
 
@@ -1073,9 +1131,13 @@ func (t *Tailer) noteBackups(bs []backup) {
 			delete(t.seen, ts)
 			t.lostFiles.Add(1)
 			t.lostBytes.Add(uint64(sb.size))
-			t.log.Error().Str("file", sb.path).Int64("lost_bytes", sb.size).
-				Msg("a rotated audit log was deleted before the agent could read it (the agent was behind, " +
-					"and --audit-log-maxbackup or --audit-log-maxage was reached): its events are lost")
+			msg := "a rotated audit log was deleted before the agent could read it (the agent was behind, " +
+				"and --audit-log-maxbackup or --audit-log-maxage was reached): its events are lost"
+			if t.names.kubelet {
+				msg = "a rotated container log was deleted before the agent could read it (the agent was behind, " +
+					"and kubelet's containerLogMaxFiles was reached, or kubelet removed the old pod's logs): its events are lost"
+			}
+			t.log.Error().Str("file", sb.path).Int64("lost_bytes", sb.size).Msg(msg)
 		}
 	}
 }

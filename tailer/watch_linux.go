@@ -243,6 +243,22 @@ func (wt *watcher) fail(err error) {
 // of a container's next instance: see followRestart).
 func (wt *watcher) setLive(name string) { wt.live = name }
 
+// setDir watches dir instead, with live the live file in it (a new pod's
+// container log directory: see followPod). The next wait puts the watch in
+// place; the old one's events are ignored up to its IN_IGNORED (parse).
+func (wt *watcher) setDir(dir, live string) {
+	wt.live = live
+	if dir == wt.dir {
+		return
+	}
+	if wt.f != nil && wt.added.Load() {
+		wd := wt.wd
+		wt.rc.Control(func(fd uintptr) { unix.InotifyRmWatch(int(fd), uint32(wd)) })
+	}
+	wt.dir, wt.wd = dir, -1
+	wt.added.Store(false)
+}
+
 // polling reports whether only the poll interval wakes Wait.
 func (wt *watcher) polling() bool { return !wt.added.Load() }
 

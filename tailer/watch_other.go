@@ -30,4 +30,6 @@ func (wt *watcher) polling() bool { return true }
 
 func (wt *watcher) setLive(string) {}
 
+func (wt *watcher) setDir(string, string) {}
+
 func (wt *watcher) close() {}

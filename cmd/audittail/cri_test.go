@@ -70,9 +70,10 @@ func (w *criWriter) rotate(n int, at time.Time) {
 }
 
 // --format cri: an API server logging its audit events to stdout, its
-// container log rotated by kubelet and its container restarted; every
+// container log rotated by kubelet, its container restarted and its pod
+// replaced (a new UID, a new directory matching the pattern given); every
 // event arrives once (long ones joined from their fragments), none of the
-// stderr lines, and the checkpoint ends at the end of the new instance's log.
+// stderr lines, and the checkpoint ends at the end of the new pod's log.
 func TestContainerLogCRI(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "pods", "kube-system_kube-apiserver-cp1_0123", "kube-apiserver")
@@ -83,7 +84,9 @@ func TestContainerLogCRI(t *testing.T) {
 	w.open(0)
 	srv := gelftest.NewServer(t, gelftest.Options{})
 	ckpt := filepath.Join(root, "ckpt.json")
-	a := startAgent(t, nil, "--format", "cri", "--path", dir, "--endpoint", srv.Endpoint(), "--checkpoint", ckpt)
+	// The pods' directories by pattern: a new pod (a new UID) is followed too.
+	pattern := filepath.Join(root, "pods", "kube-system_kube-apiserver-cp1_*", "kube-apiserver")
+	a := startAgent(t, nil, "--format", "cri", "--path", pattern, "--endpoint", srv.Endpoint(), "--checkpoint", ckpt)
 	a.waitStarted(t)
 	seq := 0
 	write := func(n int) {
@@ -103,8 +106,17 @@ func TestContainerLogCRI(t *testing.T) {
 	w.f.Close()
 	w.open(1)
 	write(300)
+	// The manifest changes: a new pod, with a new UID and its own directory.
+	w.f.Close()
+	w.dir = filepath.Join(root, "pods", "kube-system_kube-apiserver-cp1_4567", "kube-apiserver")
+	if err := os.MkdirAll(w.dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	w.open(0)
+	write(300)
+	w.f.Close()
 	waitDistinct(t, srv, seq, 30*time.Second)
-	waitCheckpoint(t, ckpt, fileSize(t, filepath.Join(dir, "1.log")))
+	waitCheckpoint(t, ckpt, fileSize(t, filepath.Join(w.dir, "0.log")))
 	if code := a.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}

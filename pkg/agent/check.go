@@ -130,6 +130,14 @@ func CheckConfigFailed(w io.Writer, version string, err error) {
 // event.
 func checkContainerLog(r *checkReport, path, format string) {
 	const what = "container log"
+	if strings.ContainsAny(path, "*?[") { // the pods' directories by pattern: the last one matching
+		dirs, _ := filepath.Glob(path)
+		if len(dirs) == 0 {
+			r.warn(what, "%s matches no directory yet; audittail waits for one", path)
+			return
+		}
+		path = dirs[len(dirs)-1]
+	}
 	file := path
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		ents, err := os.ReadDir(path)
