@@ -290,3 +290,36 @@ func (t *Tailer) newerBackup(ts time.Time) bool {
 	}
 	return false
 }
+
+// leftFile is a container log the tailer left, read to its end, for the
+// log of the container's next instance or of a new pod: its runtime should
+// write no more to it.
+type leftFile struct {
+	path string
+	key  fileKey
+	size int64 // bytes read from it
+}
+
+// checkLeft looks, once per poll interval, whether the container log last
+// left grew since: the old instance or pod wrote after the grace it was
+// given (rotateGrace of silence once the newer log appeared). Those bytes
+// are not read; they are counted as lost and reported, never dropped
+// silently. It stops looking once the file is gone or replaced.
+func (t *Tailer) checkLeft() {
+	l := t.left
+	fi, err := os.Stat(l.path)
+	if err != nil {
+		t.left = nil // removed (kubelet's garbage collection): nothing more can come
+		return
+	}
+	if dev, ino := fileID(fi); (fileKey{dev, ino}) != l.key {
+		t.left = nil
+		return
+	}
+	if grew := fi.Size() - l.size; grew > 0 {
+		t.lostBytes.Add(uint64(grew))
+		l.size = fi.Size()
+		t.log.Error().Str("file", l.path).Int64("lost_bytes", grew).
+			Msg("a container log left for the next instance's or pod's grew afterwards: its old container wrote after the tailer moved on; those bytes are not read")
+	}
+}

@@ -640,3 +640,37 @@ func TestKubeletRenamedBackAfterRestart(t *testing.T) {
 		})
 	}
 }
+
+// An old instance that writes after the tailer moved on to the next
+// instance's log: those bytes are not read, and are counted as lost (and
+// logged), never dropped silently.
+func TestKubeletLateWriteAfterLeavingIsCountedLost(t *testing.T) {
+	dir := t.TempDir()
+	c := newContainerLog(t, dir, 5)
+	lines := seqLines("g", 6)
+	c.write(lines[:1]...)
+	tl := newTailer(t, kubeletConfig(t, dir), checkpoint.Position{}, time.Time{})
+	l0 := fileFrom(t, c.path(), lines[0])
+	expectLines(t, tl, l0, lines[:1], 0)
+	old := c.restartContainer()
+	c.write(lines[1:3]...)
+	expectLines(t, tl, fileFrom(t, c.path(), lines[1]), lines[1:3], 0) // the tailer left 0.log
+	if st := tl.Stats(); st.LostBytes != 0 {
+		t.Fatalf("lost %d bytes before any late write", st.LostBytes)
+	}
+	writeTo(t, old, lines[3]) // far too late: the tailer is in 1.log
+	c.write(lines[4])
+	expectLines(t, tl, fileFrom(t, c.path(), lines[1]), lines[4:5], size(lines[1:3]))
+	deadline := time.Now().Add(5 * time.Second)
+	for tl.Stats().LostBytes != uint64(len(lines[3])) {
+		if time.Now().After(deadline) {
+			t.Fatalf("lost bytes %d, want %d (the late line)", tl.Stats().LostBytes, len(lines[3]))
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		if l, err := tl.Next(ctx); err == nil {
+			t.Fatalf("unexpected line %q", l.Text)
+		}
+		_ = tl.Wait(ctx)
+		cancel()
+	}
+}

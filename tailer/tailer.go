@@ -175,6 +175,9 @@ type Tailer struct {
 	podFromStart bool
 	liveUnread   *unreadLive
 	podsFollowed atomic.Uint64
+	// left is the container log last left for a later instance's or pod's
+	// (see checkLeft); nil when none.
+	left *leftFile
 
 	// trunc is a truncation in place of the live file found and not yet
 	// followed (its copy not yet looked for); liveNext is what the live file
@@ -595,6 +598,9 @@ func (t *Tailer) checkLive(cur *file) (again bool, err error) {
 		return false, nil
 	}
 	t.dirChanged, t.lastRotCheck = false, now
+	if t.left != nil {
+		t.checkLeft()
+	}
 	t.calls.stat++
 	pfi, err := os.Stat(t.path) // stat only: whatever it names, nothing is opened here
 	switch {
@@ -664,6 +670,7 @@ func (t *Tailer) finish() {
 	t.lag.Store(0)
 	t.log.Debug().Str("file", cur.name).Int64("offset", t.lr.consumed).Time("rotated", cur.ts).Msg("finished file")
 	if cur.ended {
+		t.left = &leftFile{path: cur.name, key: cur.key, size: t.lr.consumed}
 		if t.laterPod.path == "" {
 			t.followRestart(t.later)
 		} else if n, ok := t.laterRestart(); ok {
