@@ -198,6 +198,18 @@ func (w *writer) run(until time.Time, stop <-chan struct{}) {
 		if !until.IsZero() && !time.Now().Before(until) {
 			return
 		}
+		if w.cri != nil {
+			// Before a burst, never after the last one: a rotation leaves an
+			// empty live file, which holds no position to end at.
+			rotated, err := w.cri.maybeRotate(w.restartAt)
+			if err != nil {
+				w.err.Store(&err)
+				return
+			}
+			if rotated {
+				w.rotations.Add(1)
+			}
+		}
 		for range burst {
 			if err := w.event(); err != nil {
 				w.err.Store(&err)
@@ -214,16 +226,6 @@ func (w *writer) run(until time.Time, stop <-chan struct{}) {
 			w.batch = w.batch[:0]
 		}
 		w.next()
-		if w.cri != nil {
-			rotated, err := w.cri.maybeRotate(w.restartAt)
-			if err != nil {
-				w.err.Store(&err)
-				return
-			}
-			if rotated {
-				w.rotations.Add(1)
-			}
-		}
 		p.wait(burst)
 	}
 }
