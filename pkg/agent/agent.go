@@ -237,6 +237,8 @@ func (a *Agent) Stats() Stats {
 		s.Tailer.LostBytes += t.LostBytes
 		s.Tailer.Polling = s.Tailer.Polling || t.Polling
 		s.Tailer.FilesOpen += t.FilesOpen
+		s.Tailer.Restarts += t.Restarts
+		s.Tailer.Pods += t.Pods
 	}
 	for _, st := range a.stores() {
 		c := st.Stats()

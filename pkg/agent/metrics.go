@@ -366,6 +366,10 @@ func newAgentCollector(snapshot func() Stats, version string) *agentCollector {
 		func(s *Stats) uint64 { return s.Tailer.LostFiles })
 	counter("audittail_lost_bytes_total", "Unread bytes of the lost audit log files (a lower bound when only an older size was known).",
 		func(s *Stats) uint64 { return s.Tailer.LostBytes })
+	counter("audittail_container_restarts_total", "Container logs of a later instance of the container followed (tail.format cri or docker-json: <n+1>.log).",
+		func(s *Stats) uint64 { return s.Tailer.Restarts })
+	counter("audittail_pods_followed_total", "Pod log directories followed after the first (tail.path a pattern: a static pod replaced by a new UID).",
+		func(s *Stats) uint64 { return s.Tailer.Pods })
 	counter("audittail_inotify_overflows_total", "inotify queue overflows, each followed by a rescan.",
 		func(s *Stats) uint64 { return s.Tailer.InotifyOverflows })
 	gauge("audittail_polling", "1 when inotify is unusable and only the poll timer wakes the tailer, else 0.",

@@ -130,7 +130,7 @@ func TestMetricsScrape(t *testing.T) {
 		},
 		Tailer: tailer.Stats{
 			Rotations: 301, Truncations: 302, InotifyOverflows: 303, LagBytes: 304,
-			LostFiles: 305, LostBytes: 306, Polling: true, FilesOpen: 1,
+			LostFiles: 305, LostBytes: 306, Polling: true, FilesOpen: 1, Restarts: 307, Pods: 308,
 		},
 		Checkpoint: checkpoint.Stats{Writes: 401, Errors: 402},
 	}
@@ -170,6 +170,8 @@ func TestMetricsScrape(t *testing.T) {
 		{counter("audittail_lost_bytes_total"), 306, 0},
 		{gauge("audittail_polling"), 1, 0},
 		{gauge("audittail_files_open"), 1, 0},
+		{counter("audittail_container_restarts_total"), 307, 0},
+		{counter("audittail_pods_followed_total"), 308, 0},
 		{counter("audittail_checkpoint_writes_total"), 401, 0},
 		{counter("audittail_checkpoint_errors_total"), 402, 0},
 	}
