@@ -259,6 +259,12 @@ func checkToken(f *findings, spec *corev1.PodSpec, c *corev1.Container, args map
 	if fromFile {
 		checkTokenFile(f, spec, c, file, rules)
 	}
+	checkNoLiteralSecret(f, spec, secrets)
+}
+
+// checkNoLiteralSecret: nothing in the pod spec looks like a token, and no
+// value of the Secrets given appears in it.
+func checkNoLiteralSecret(f *findings, spec *corev1.PodSpec, secrets []*corev1.Secret) {
 	text, err := json.Marshal(spec)
 	if err != nil {
 		f.add("marshal pod spec: %v", err)

@@ -17,7 +17,6 @@
 package examples
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -542,26 +541,7 @@ func checkNoSecretValue(f *findings, spec *corev1.PodSpec, c *corev1.Container, 
 			f.add("env %s holds a literal value: a secret belongs in a Secret (a mounted file, or valueFrom.secretKeyRef)", e.Name)
 		}
 	}
-	text, err := json.Marshal(spec)
-	if err != nil {
-		f.add("marshal pod spec: %v", err)
-		return
-	}
-	if tok := tokenShape.Find(text); tok != nil {
-		f.add("the pod spec contains a token-like value %q: a token belongs in a Secret", tok)
-	}
-	for _, s := range secrets {
-		for k, v := range s.StringData {
-			if v != "" && bytes.Contains(text, []byte(v)) {
-				f.add("the value of Secret %s key %s appears literally in the pod spec", s.Name, k)
-			}
-		}
-		for k, v := range s.Data {
-			if len(v) > 0 && bytes.Contains(text, v) {
-				f.add("the value of Secret %s key %s appears literally in the pod spec", s.Name, k)
-			}
-		}
-	}
+	checkNoLiteralSecret(f, spec, secrets)
 }
 
 // checkReceiverUser adds to checkSecurityContext what the receiver needs:

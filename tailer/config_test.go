@@ -70,3 +70,13 @@ func TestRotationDefaultAndValues(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestStatsAdd(t *testing.T) {
+	a := Stats{Rotations: 1, Truncations: 2, InotifyOverflows: 3, LagBytes: 4, LostFiles: 5, LostBytes: 6, Restarts: 7, Pods: 8, FilesOpen: 1}
+	b := Stats{Rotations: 10, Truncations: 20, InotifyOverflows: 30, LagBytes: 40, LostFiles: 50, LostBytes: 60, Restarts: 70, Pods: 80, FilesOpen: 1, Polling: true}
+	a.Add(b)
+	want := Stats{Rotations: 11, Truncations: 22, InotifyOverflows: 33, LagBytes: 44, LostFiles: 55, LostBytes: 66, Restarts: 77, Pods: 88, FilesOpen: 2, Polling: true}
+	if a != want {
+		t.Fatalf("sum %+v, want %+v", a, want)
+	}
+}

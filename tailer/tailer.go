@@ -121,6 +121,21 @@ type Stats struct {
 	FilesOpen        int    // log files held open (0 or 1: the tailer reads one generation at a time)
 }
 
+// Add adds o's counters to s (Polling if either polls): the figures of
+// several tailers taken together.
+func (s *Stats) Add(o Stats) {
+	s.Rotations += o.Rotations
+	s.Truncations += o.Truncations
+	s.InotifyOverflows += o.InotifyOverflows
+	s.LagBytes += o.LagBytes
+	s.LostFiles += o.LostFiles
+	s.LostBytes += o.LostBytes
+	s.Restarts += o.Restarts
+	s.Pods += o.Pods
+	s.Polling = s.Polling || o.Polling
+	s.FilesOpen += o.FilesOpen
+}
+
 // Tailer follows one audit log. Next, Wait and Close must be called from a
 // single goroutine; Stats may be called from any.
 type Tailer struct {

@@ -469,31 +469,23 @@ func (a *agentProc) running() {
 }
 
 // kill SIGKILLs the current run and waits until it is gone.
-func (a *agentProc) kill() {
-	t := a.t
-	t.Helper()
-	a.running()
-	r := a.cur
-	_ = r.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent still running 10 s after SIGKILL")
-	}
-	a.cur = nil
-}
+func (a *agentProc) kill() { a.t.Helper(); a.signal(syscall.SIGKILL, 10*time.Second) }
 
 // term sends SIGTERM to the current run and returns its exit status.
-func (a *agentProc) term() int {
+func (a *agentProc) term() int { a.t.Helper(); return a.signal(syscall.SIGTERM, 20*time.Second) }
+
+// signal sends sig to the current run, waits at most wait for it to end,
+// and returns its exit status.
+func (a *agentProc) signal(sig syscall.Signal, wait time.Duration) int {
 	t := a.t
 	t.Helper()
 	a.running()
 	r := a.cur
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	_ = r.cmd.Process.Signal(sig)
 	select {
 	case <-r.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent still running 20 s after SIGTERM")
+	case <-time.After(wait):
+		t.Fatalf("agent still running %v after %v", wait, sig)
 	}
 	a.cur = nil
 	return r.cmd.ProcessState.ExitCode()

@@ -229,16 +229,7 @@ func (a *Agent) Stats() Stats {
 	for _, in := range a.inputs {
 		t := in.tail.Stats()
 		s.Logs = append(s.Logs, LogStats{Log: in.log, Tailer: t})
-		s.Tailer.Rotations += t.Rotations
-		s.Tailer.Truncations += t.Truncations
-		s.Tailer.InotifyOverflows += t.InotifyOverflows
-		s.Tailer.LagBytes += t.LagBytes
-		s.Tailer.LostFiles += t.LostFiles
-		s.Tailer.LostBytes += t.LostBytes
-		s.Tailer.Polling = s.Tailer.Polling || t.Polling
-		s.Tailer.FilesOpen += t.FilesOpen
-		s.Tailer.Restarts += t.Restarts
-		s.Tailer.Pods += t.Pods
+		s.Tailer.Add(t)
 	}
 	for _, st := range a.stores() {
 		c := st.Stats()

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audittail/audittail/internal/agenttest"
 	"github.com/rs/zerolog"
 )
 
@@ -226,7 +227,7 @@ type env struct {
 	r         *Receiver
 	out       appender
 	mem       *memAppender // out, unless the test gave its own
-	logs      *syncBuffer
+	logs      *agenttest.Buffer
 	grace     time.Duration // Run's shutdown bound, if not the default
 	level     zerolog.Level
 	stop      func() error // ends Run and returns its error; idempotent
@@ -249,7 +250,7 @@ func withLevel(l zerolog.Level) envOpt { return func(e *env) { e.level = l } }
 // start runs a receiver on 127.0.0.1:0 with opts, stopped when the test ends.
 func start(t testing.TB, opts ...envOpt) *env {
 	t.Helper()
-	e := &env{t: t, pki: newTestPKI(t, "test"), mem: &memAppender{}, logs: &syncBuffer{}, level: zerolog.DebugLevel}
+	e := &env{t: t, pki: newTestPKI(t, "test"), mem: &memAppender{}, logs: &agenttest.Buffer{}, level: zerolog.DebugLevel}
 	e.server = e.pki.issue(t, "server", x509.ExtKeyUsageServerAuth, time.Time{}, time.Time{})
 	e.client = e.pki.issue(t, "client", x509.ExtKeyUsageClientAuth, time.Time{}, time.Time{})
 	e.tokenFile = writeFile(t, e.pki.dir, "token", testToken+"\n")
@@ -348,24 +349,6 @@ func (e *env) do(c *http.Client, method string, body []byte, headers ...string) 
 func (e *env) post(c *http.Client, body []byte) reply {
 	e.t.Helper()
 	return e.do(c, http.MethodPost, body, "Content-Type: application/json", "Authorization: Bearer "+testToken)
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // eventList wraps items (JSON objects) in an EventList of apiVersion
